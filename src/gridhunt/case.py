@@ -1,0 +1,159 @@
+"""The case file: one DuckDB database holding every ingested record and every finding.
+
+Tables follow ../shared/DESIGN.md. Every evidence row keeps `source_file` and `source_ref`
+so a finding can point back to the exact record. Timestamps are TIMESTAMPTZ in UTC.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+# Fixed columns of win_events; every EventData/UserData field seen becomes one more VARCHAR column.
+WIN_EVENTS_BASE: tuple[tuple[str, str], ...] = (
+    ("event_uid", "BIGINT"),  # our own row id, unique in the case; evidence joins use it
+    ("ts", "TIMESTAMPTZ"),
+    ("computer", "VARCHAR"),
+    ("channel", "VARCHAR"),
+    ("provider", "VARCHAR"),
+    ("event_id", "INTEGER"),
+    ("record_id", "BIGINT"),
+    ("level", "INTEGER"),
+    ("task", "INTEGER"),
+    ("opcode", "INTEGER"),
+    ("keywords", "VARCHAR"),
+    ("user_sid", "VARCHAR"),  # System/Security/@UserID
+    ("process_id", "BIGINT"),  # System/Execution/@ProcessID
+    ("thread_id", "BIGINT"),
+    ("source_file", "VARCHAR"),
+    ("source_ref", "VARCHAR"),  # EventRecordID for EVTX, line number for line-based exports
+    ("raw", "VARCHAR"),  # the record as evtx_dump-style JSON text
+)
+WIN_EVENTS_BASE_NAMES = frozenset(name.lower() for name, _ in WIN_EVENTS_BASE)
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS case_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS auth (
+    ts TIMESTAMPTZ, "user" VARCHAR, domain VARCHAR, src_ip VARCHAR, src_host VARCHAR, dst_host VARCHAR,
+    outcome VARCHAR, logon_type VARCHAR, auth_package VARCHAR, failure_reason VARCHAR,
+    source VARCHAR, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS conn (
+    ts TIMESTAMPTZ, src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR, dst_port INTEGER, proto VARCHAR,
+    service VARCHAR, duration DOUBLE, bytes_out BIGINT, bytes_in BIGINT, action VARCHAR, uid VARCHAR,
+    source VARCHAR, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS dns (
+    ts TIMESTAMPTZ, src_ip VARCHAR, query VARCHAR, qtype VARCHAR, rcode VARCHAR, answers VARCHAR,
+    uid VARCHAR, source VARCHAR, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS http (
+    ts TIMESTAMPTZ, uid VARCHAR, src_ip VARCHAR, dst_ip VARCHAR, dst_port INTEGER, method VARCHAR,
+    host VARCHAR, uri VARCHAR, user_agent VARCHAR, status_code INTEGER, request_body_len BIGINT,
+    response_body_len BIGINT, resp_mime_types VARCHAR, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS tls (
+    ts TIMESTAMPTZ, uid VARCHAR, src_ip VARCHAR, dst_ip VARCHAR, dst_port INTEGER, version VARCHAR,
+    server_name VARCHAR, subject VARCHAR, issuer VARCHAR, ja3 VARCHAR, established BOOLEAN,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS ami_audit (
+    ts TIMESTAMPTZ, system VARCHAR, "user" VARCHAR, src_ip VARCHAR, action VARCHAR, target_type VARCHAR,
+    target_id VARCHAR, target_count BIGINT, params VARCHAR, result VARCHAR,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS assets (
+    asset_id VARCHAR, hostname VARCHAR, ips VARCHAR[], zone VARCHAR, role VARCHAR, owner VARCHAR,
+    vendor VARCHAR, criticality VARCHAR, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS zones (name VARCHAR, cidrs VARCHAR[], level INTEGER, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS conduits (
+    from_zone VARCHAR, to_zone VARCHAR, proto VARCHAR, ports VARCHAR, via_host VARCHAR,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS vendors (
+    vendor VARCHAR, incident_start TIMESTAMPTZ, incident_end TIMESTAMPTZ, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS vendor_access (
+    vendor VARCHAR, kind VARCHAR, identifier VARCHAR, owner VARCHAR, last_rotated TIMESTAMPTZ,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS secrets (
+    secret_id VARCHAR, kind VARCHAR, owner_vendor VARCHAR, last_rotated TIMESTAMPTZ, expires TIMESTAMPTZ,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS updates (
+    ts_applied TIMESTAMPTZ, target VARCHAR, product VARCHAR, version VARCHAR, vendor VARCHAR,
+    artifact_sha256 VARCHAR, signature_ref VARCHAR, channel VARCHAR, artifact_path VARCHAR,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS findings (
+    finding_id VARCHAR, detector VARCHAR, rule_id VARCHAR, title VARCHAR, severity VARCHAR,
+    attack VARCHAR[], entity VARCHAR, ts_first TIMESTAMPTZ, ts_last TIMESTAMPTZ, count BIGINT,
+    evidence JSON, details JSON);
+CREATE TABLE IF NOT EXISTS ingest_log (
+    path VARCHAR, format VARCHAR, records_ok BIGINT, records_bad BIGINT, first_error VARCHAR,
+    seconds DOUBLE, skipped_reason VARCHAR);
+"""
+
+
+@dataclass
+class Case:
+    """An open case file. Use `Case.open(path)`; `path=None` makes a temporary on-disk file
+    (on disk, not in memory, so large hunts spill instead of growing RSS)."""
+
+    con: duckdb.DuckDBPyConnection
+    path: Path
+    temporary: bool = False
+    _tmpdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, memory_limit: str = "1GB", read_only: bool = False) -> Case:
+        tmpdir = None
+        if path is None:
+            tmpdir = tempfile.TemporaryDirectory(prefix="gridhunt-")
+            path = Path(tmpdir.name) / "case.duckdb"
+        path = Path(path)
+        config = {"memory_limit": memory_limit, "preserve_insertion_order": "true"}
+        # Only disable autoloading: extensions must never be fetched at run time.
+        config["autoinstall_known_extensions"] = "false"
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        con.execute(f"SET temp_directory='{_sql_str(str(path) + '.tmp')}'")
+        case = cls(con=con, path=path, temporary=tmpdir is not None, _tmpdir=tmpdir)
+        if not read_only:
+            case._create_schema()
+        return case
+
+    def _create_schema(self) -> None:
+        cols = ", ".join(f'"{n}" {t}' for n, t in WIN_EVENTS_BASE)
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS win_events ({cols})")
+        self.con.execute(_TABLES)
+        self.con.execute(
+            "INSERT OR REPLACE INTO case_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+
+    def columns(self, table: str) -> list[str]:
+        """Column names of a table, in table order."""
+        rows = self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def next_event_uid(self) -> int:
+        return int(self.con.execute("SELECT coalesce(max(event_uid), 0) + 1 FROM win_events").fetchone()[0])
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            if self._tmpdir is not None:
+                self._tmpdir.cleanup()
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
