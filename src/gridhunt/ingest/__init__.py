@@ -1,0 +1,150 @@
+"""Evidence files in, case tables out.
+
+    report = ingest_paths(case, [Path("evidence/")], progress=None)
+
+Files and folders (recursive, sorted) are sniffed by content and handed to the reader that
+recognises them (registry.READERS). Bad input never raises and is never silent: every file gets
+a FileResult and one row in `ingest_log`; unreadable, empty and unrecognised files are skipped
+with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import stat
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from gridhunt.ingest.base import FileResult, IngestReport
+from gridhunt.ingest.detect import detect, read_head
+
+__all__ = ["FileResult", "IngestReport", "ingest_paths", "iter_files"]
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
+    """(path, skip reason or None) for every file under `paths`, in sorted order per folder.
+
+    Missing or unlistable paths come out with their OS reason instead of raising."""
+    for p in paths:
+        p = Path(p)
+        try:
+            st = p.stat()
+        except OSError as exc:
+            yield p, _os_reason(exc)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            yield p, None
+            continue
+        errors: list[OSError] = []
+        walk = os.walk(p, onerror=errors.append)
+        for root, dirs, files in walk:
+            dirs.sort()
+            # a folder we cannot list is reported where it would have been read
+            for exc in errors:
+                yield Path(exc.filename or root), _os_reason(exc)
+            errors.clear()
+            for name in sorted(files):
+                yield Path(root) / name, None
+        for exc in errors:
+            yield Path(exc.filename or p), _os_reason(exc)
+
+
+def _accepts_progress(fn: Any) -> bool:
+    try:
+        return "progress" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _ingest_one(case: Any, path: Path, advance: Any) -> FileResult:
+    shown = str(path.absolute())
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # FIFOs and devices would block or never end
+            return FileResult(shown, None, skipped_reason="not a regular file")
+        if st.st_size == 0:
+            return FileResult(shown, None, skipped_reason="empty file")
+        head = read_head(path)
+    except OSError as exc:
+        return FileResult(shown, None, skipped_reason=_os_reason(exc))
+    found = detect(path, head)
+    if found is None:
+        return FileResult(shown, None, skipped_reason="unrecognised format")
+    name, fmt = found
+    from gridhunt.ingest.registry import READERS
+
+    reader = READERS[name]
+    started = time.perf_counter()
+    try:
+        if advance is not None and _accepts_progress(reader.ingest):
+            result = reader.ingest(case, path, fmt, progress=advance)  # type: ignore[call-arg]
+        else:
+            result = reader.ingest(case, path, fmt)
+    except OSError as exc:
+        return FileResult(shown, fmt, skipped_reason=_os_reason(exc), seconds=time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the run, nor be silent
+        reason = f"reader failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        seconds = time.perf_counter() - started
+        return FileResult(shown, fmt, records_bad=1, errors=[("", reason)], seconds=seconds)
+    return result
+
+
+def _log(case: Any, r: FileResult) -> None:
+    case.con.execute(
+        "INSERT INTO ingest_log (path, format, records_ok, records_bad, first_error, seconds, skipped_reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [r.path, r.format, r.records_ok, r.records_bad, r.first_error, r.seconds, r.skipped_reason],
+    )
+
+
+def ingest_paths(case: Any, paths: Iterable[Path], progress: Any = None) -> IngestReport:
+    """Ingest files and folders into `case`. `progress`: an optional rich.progress.Progress;
+    one task advances by bytes as batches are written."""
+    files = list(iter_files(paths))
+    task = None
+    if progress is not None:
+        total = 0
+        for p, reason in files:
+            if reason is None:
+                with contextlib.suppress(OSError):
+                    total += p.stat().st_size
+        task = progress.add_task("ingest", total=total or None)
+    report = IngestReport()
+    for path, reason in files:
+        if reason is not None:
+            result = FileResult(str(path.absolute()), None, skipped_reason=reason)
+        else:
+            advance = None
+            before = 0
+            if task is not None:
+                progress.update(task, description=f"ingest {path.name}")
+                before = progress.tasks[task].completed if hasattr(progress, "tasks") else 0
+
+                def advance(n: int) -> None:
+                    progress.advance(task, n)
+
+            started = time.perf_counter()
+            result = _ingest_one(case, path, advance)
+            if not result.seconds:
+                result.seconds = time.perf_counter() - started
+            if task is not None:
+                # readers without byte progress (or skipped files) still move the bar by their size
+                try:
+                    size = path.stat().st_size
+                except OSError:
+                    size = 0
+                done = (progress.tasks[task].completed - before) if hasattr(progress, "tasks") else 0
+                if size > done:
+                    progress.advance(task, size - done)
+        _log(case, result)
+        report.files.append(result)
+    return report

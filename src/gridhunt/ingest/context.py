@@ -1,0 +1,422 @@
+"""Context: what the environment should look like (docs/FORMATS.md).
+
+assets.yaml  -> assets            zones.yaml  -> zones + conduits
+vendors.yaml -> vendors + vendor_access + secrets
+updates.csv  -> updates (artifact / signature paths resolved against the log's folder)
+
+A YAML file may hold several sections (say assets and zones together); every known top-level
+key is read whatever the sniffed format. Context files are small hand-written policy, so each is
+loaded whole. A bad entry is dropped and counted with its entry path as position
+("conduits[2]", "vendors[0].access[3]") and a reason naming the offending value; the caller
+prefixes the file name: "zones.yaml: conduits[2]: unknown zone 'ot-contrl'".
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gridhunt.ingest._common import (
+    BadValue,
+    Sink,
+    TextSource,
+    head_text,
+    to_int,
+    to_micros,
+    to_str,
+)
+from gridhunt.ingest.base import Advance, FileResult, Tally
+
+FORMAT = "context"
+FORMATS = ("context_assets", "context_zones", "context_vendors", "context_updates")
+
+ACCESS_KINDS = (
+    "vpn_account",
+    "jump_host",
+    "ip_range",
+    "update_channel",
+    "telemetry",
+    "api_token",
+    "service_account",
+    "cert",
+)
+UPDATE_COLUMNS = (
+    "ts_applied",
+    "target",
+    "product",
+    "version",
+    "vendor",
+    "artifact",
+    "artifact_sha256",
+    "signature",
+    "channel",
+)
+
+# top-level YAML key -> format it signals, in priority order for files holding several
+# top-level key -> (format, a field its entries carry). The field keeps other YAML that happens to
+# use the key (a docker-compose `secrets:`, say) from being read as context.
+_SECTION_FORMAT = {
+    "assets": ("context_assets", "asset_id"),
+    "zones": ("context_zones", "cidrs"),
+    "conduits": ("context_zones", "from"),
+    "vendors": ("context_vendors", "access"),
+    "secrets": ("context_vendors", "secret_id"),
+}
+_TOP_KEY = re.compile(r"^([A-Za-z_]+)\s*:", re.MULTILINE)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
+
+try:  # the C loader is much faster where libyaml is present; same safe semantics
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - pure-Python PyYAML
+    _Loader = yaml.SafeLoader
+
+
+def sniff(head: bytes, path: Path) -> str | None:
+    text = head_text(head)
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")), "")
+    if "," in first and ":" not in first.split(",", 1)[0]:
+        columns = {c.strip().strip('"').lower().lstrip("\ufeff") for c in next(csv.reader([first]), [])}
+        if {"ts_applied", "target", "product", "version"} <= columns:
+            return "context_updates"
+        return None
+    keys = {m.group(1) for m in _TOP_KEY.finditer(text)}
+    for key, (fmt, field) in _SECTION_FORMAT.items():
+        if key in keys and re.search(rf"\b{field}\s*:", text):
+            return fmt
+    return None
+
+
+def ingest(case: Any, path: Path, fmt: str, progress: Advance | None = None) -> FileResult:
+    path = Path(path).resolve()
+    tally = Tally(path, fmt)
+    if fmt == "context_updates":
+        _read_updates(case, path, tally, progress)
+        return tally.result()
+    try:
+        with TextSource(path, progress) as source:
+            data = yaml.load(source.text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "line 1"
+        tally.bad_record(where, f"YAML syntax error: {getattr(exc, 'problem', None) or exc}")
+        return tally.result()
+    except (OSError, EOFError) as exc:
+        tally.bad_record("line 1", f"unreadable: {exc}")
+        return tally.result()
+    if not isinstance(data, dict):
+        tally.bad_record("line 1", "expected a mapping with assets / zones / conduits / vendors / secrets")
+        return tally.result()
+    ctx = _Ctx(case, str(path), tally)
+    if "assets" in data:
+        ctx.assets(data["assets"])
+    if "zones" in data or "conduits" in data:
+        ctx.zones(data.get("zones"), data.get("conduits"), "zones" in data)
+    if "vendors" in data or "secrets" in data:
+        ctx.vendors(data.get("vendors"), data.get("secrets"), "vendors" in data)
+    ctx.flush()
+    return tally.result()
+
+
+# ---- value helpers: raise BadValue with the sub-path of the offending value ----
+
+
+def _str_list(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    raise BadValue(f"{name}: expected a list, got {value!r}")
+
+
+def _ip_list(value: Any, name: str) -> list[str]:
+    out = []
+    for i, ip in enumerate(_str_list(value, name)):
+        try:
+            out.append(str(ipaddress.ip_address(ip)))
+        except ValueError:
+            raise BadValue(f"{name}[{i}]: not an IP address: {ip!r}") from None
+    return out
+
+
+def _cidr_list(value: Any, name: str) -> list[str]:
+    out = []
+    for i, net in enumerate(_str_list(value, name)):
+        try:
+            out.append(str(ipaddress.ip_network(net, strict=False)))
+        except ValueError:
+            raise BadValue(f"{name}[{i}]: not a CIDR: {net!r}") from None
+    return out
+
+
+def _ts(value: Any, name: str) -> int | None:
+    try:
+        return to_micros(value)
+    except BadValue as exc:
+        raise BadValue(f"{name}: {exc}") from None
+
+
+def _ports(value: Any) -> str | None:
+    """'3389,22' / 3389 / [3389, 22] / '1000-2000' -> '3389,22' (checked, in the order given)."""
+    if value is None or value == "":
+        return None
+    items = [str(value)] if isinstance(value, int) else _str_list(value, "ports")
+    parts: list[str] = []
+    for item in items:
+        for p in str(item).split(","):
+            p = p.strip()
+            if not p:
+                continue
+            if p.lower() == "any":
+                parts.append("any")
+                continue
+            lo, _, hi = p.partition("-")
+            try:
+                a = to_int(lo, 0, 65535)
+                b = to_int(hi, 0, 65535) if hi else a
+            except BadValue:
+                raise BadValue(f"ports: not a port or range: {p!r}") from None
+            if a is None or b is None or a > b:
+                raise BadValue(f"ports: not a port or range: {p!r}")
+            parts.append(p)
+    return ",".join(parts) or None
+
+
+def _need(entry: dict[str, Any], key: str) -> str:
+    s = to_str(entry.get(key))
+    if s is None:
+        raise BadValue(f"{key}: missing")
+    return s
+
+
+class _Ctx:
+    def __init__(self, case: Any, source_file: str, tally: Tally) -> None:
+        self.case = case
+        self.source_file = source_file
+        self.tally = tally
+        self.sinks: dict[str, Sink] = {}
+
+    def add(self, table: str, row: dict[str, Any], ref: str) -> None:
+        if table not in self.sinks:
+            self.sinks[table] = Sink(self.case, table)
+        row["source_file"] = self.source_file
+        row["source_ref"] = ref
+        self.sinks[table].add(row)
+        self.tally.ok += 1
+
+    def flush(self) -> None:
+        for sink in self.sinks.values():
+            sink.flush()
+
+    def entries(self, section: str, value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(entry path, entry) for each mapping in a section list; the rest counted bad."""
+        if value is None:
+            return
+        if not isinstance(value, list):
+            self.tally.bad_record(section, "expected a list of entries")
+            return
+        for i, entry in enumerate(value):
+            ref = f"{section}[{i}]"
+            if isinstance(entry, dict):
+                yield ref, entry
+            else:
+                self.tally.bad_record(ref, f"expected a mapping, got {entry!r}")
+
+    # ---- assets.yaml ----
+    def assets(self, section: Any) -> None:
+        seen: dict[str, str] = {}
+        for ref, e in self.entries("assets", section):
+            try:
+                asset_id = _need(e, "asset_id")
+                if asset_id in seen:
+                    raise BadValue(f"duplicate asset_id {asset_id!r} (first at {seen[asset_id]})")
+                row = {
+                    "asset_id": asset_id,
+                    "hostname": to_str(e.get("hostname")),
+                    "ips": _ip_list(e.get("ips", e.get("ip")), "ips"),
+                    "zone": to_str(e.get("zone")),
+                    "role": to_str(e.get("role")),
+                    "owner": to_str(e.get("owner")),
+                    "vendor": to_str(e.get("vendor")),
+                    "criticality": (to_str(e.get("criticality")) or "").lower() or None,
+                }
+            except BadValue as exc:
+                self.tally.bad_record(ref, str(exc))
+                continue
+            seen[asset_id] = ref
+            self.add("assets", row, ref)
+
+    # ---- zones.yaml ----
+    def zones(self, zones: Any, conduits: Any, check_refs: bool) -> None:
+        names: dict[str, str] = {}
+        for ref, e in self.entries("zones", zones):
+            try:
+                name = _need(e, "name")
+                if name in names:
+                    raise BadValue(f"duplicate zone {name!r} (first at {names[name]})")
+                row = {
+                    "name": name,
+                    "cidrs": _cidr_list(e.get("cidrs"), "cidrs"),
+                    "level": to_int(e.get("level")),
+                }
+            except BadValue as exc:
+                self.tally.bad_record(ref, str(exc))
+                continue
+            names[name] = ref
+            self.add("zones", row, ref)
+        for ref, e in self.entries("conduits", conduits):
+            try:
+                ends = []
+                for key in ("from", "to"):
+                    # YAML 1.1 reads a bare `from`/`to` key as a string, but accept from_zone too
+                    zone = to_str(e.get(key, e.get(f"{key}_zone")))
+                    if zone is None:
+                        raise BadValue(f"{key}: missing")
+                    if check_refs and zone not in names:
+                        raise BadValue(f"unknown zone {zone!r}")
+                    ends.append(zone)
+                row = {
+                    "from_zone": ends[0],
+                    "to_zone": ends[1],
+                    "proto": (to_str(e.get("proto")) or "").lower() or None,
+                    "ports": _ports(e.get("ports")),
+                    "via_host": to_str(e.get("via", e.get("via_host"))),
+                }
+            except BadValue as exc:
+                self.tally.bad_record(ref, str(exc))
+                continue
+            self.add("conduits", row, ref)
+
+    # ---- vendors.yaml ----
+    def vendors(self, vendors: Any, secrets: Any, check_refs: bool) -> None:
+        names: dict[str, str] = {}
+        for ref, e in self.entries("vendors", vendors):
+            try:
+                name = _need(e, "name")
+                if name in names:
+                    raise BadValue(f"duplicate vendor {name!r} (first at {names[name]})")
+                window = e.get("incident_window") or {}
+                if not isinstance(window, dict):
+                    raise BadValue("incident_window: expected {start, end}")
+                start = _ts(window.get("start"), "incident_window.start")
+                end = _ts(window.get("end"), "incident_window.end")
+                if start is not None and end is not None and start > end:
+                    raise BadValue("incident_window: start is after end")
+                access = e.get("access")
+                if access is not None and not isinstance(access, list):
+                    raise BadValue("access: expected a list of access paths")
+            except BadValue as exc:
+                self.tally.bad_record(ref, str(exc))
+                continue
+            names[name] = ref
+            self.add("vendors", {"vendor": name, "incident_start": start, "incident_end": end}, ref)
+            for aref, a in self.entries(f"{ref}.access", access):
+                try:
+                    kind = _need(a, "kind").lower()
+                    if kind not in ACCESS_KINDS:
+                        raise BadValue(f"kind: unknown access kind {kind!r}")
+                    ident = _need(a, "identifier")
+                    if kind == "ip_range":
+                        ident = _cidr_list(ident, "identifier")[0]
+                    row = {
+                        "vendor": name,
+                        "kind": kind,
+                        "identifier": ident,
+                        "owner": to_str(a.get("owner")),
+                        "last_rotated": _ts(a.get("last_rotated"), "last_rotated"),
+                    }
+                except BadValue as exc:
+                    self.tally.bad_record(aref, str(exc))
+                    continue
+                self.add("vendor_access", row, aref)
+        seen: dict[str, str] = {}
+        for ref, e in self.entries("secrets", secrets):
+            try:
+                secret_id = _need(e, "secret_id")
+                if secret_id in seen:
+                    raise BadValue(f"duplicate secret_id {secret_id!r} (first at {seen[secret_id]})")
+                owner = to_str(e.get("owner_vendor"))
+                if check_refs and owner is not None and owner not in names:
+                    raise BadValue(f"owner_vendor: unknown vendor {owner!r}")
+                row = {
+                    "secret_id": secret_id,
+                    "kind": (to_str(e.get("kind")) or "").lower() or None,
+                    "owner_vendor": owner,
+                    "last_rotated": _ts(e.get("last_rotated"), "last_rotated"),
+                    "expires": _ts(e.get("expires"), "expires"),
+                }
+            except BadValue as exc:
+                self.tally.bad_record(ref, str(exc))
+                continue
+            seen[secret_id] = ref
+            self.add("secrets", row, ref)
+
+
+# ---- updates.csv ----
+
+
+def _resolve(base: Path, value: str | None) -> str | None:
+    """A path relative to the update log -> absolute; URIs and absolute paths kept as given."""
+    if value is None:
+        return None
+    if _SCHEME.match(value):
+        return value
+    return str((base / value).resolve())
+
+
+def _read_updates(case: Any, path: Path, tally: Tally, progress: Advance | None) -> None:
+    sink = Sink(case, "updates")
+    base = path.parent
+    line = 1
+    try:
+        with TextSource(path, progress) as source:
+            reader = csv.reader(source.text)
+            header = [h.strip().strip('"').lower().lstrip("\ufeff") for h in next(reader, [])]
+            missing = [c for c in ("ts_applied", "target", "product", "version") if c not in header]
+            if missing:
+                tally.bad_record("line 1", f"header lacks {', '.join(missing)}")
+                return
+            index = {name: i for i, name in enumerate(header) if name in UPDATE_COLUMNS}
+            for record in reader:
+                source.tick()
+                line = reader.line_num
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                if len(record) != len(header):
+                    tally.bad_record(f"line {line}", f"expected {len(header)} columns, got {len(record)}")
+                    continue
+                r = {k: to_str(record[i]) for k, i in index.items()}
+                try:
+                    ts = _ts(r.get("ts_applied"), "ts_applied")
+                    if ts is None:
+                        raise BadValue("ts_applied: missing")
+                    row = {
+                        "ts_applied": ts,
+                        "target": _need(r, "target"),
+                        "product": _need(r, "product"),
+                        "version": _need(r, "version"),
+                        "vendor": r.get("vendor"),
+                        # kept as written, even malformed: assess compares it with the artifact and
+                        # the vendor manifest, and a mangled hash there is itself a finding
+                        "artifact_sha256": (r.get("artifact_sha256") or "").lower() or None,
+                        "signature_ref": _resolve(base, r.get("signature")),
+                        "channel": r.get("channel"),
+                        "artifact_path": _resolve(base, r.get("artifact")),
+                        "source_file": str(path),
+                        "source_ref": f"line {line}",
+                    }
+                except BadValue as exc:
+                    tally.bad_record(f"line {line}", str(exc))
+                    continue
+                sink.add(row)
+                tally.ok += 1
+    except (csv.Error, EOFError, OSError) as exc:
+        tally.bad_record(f"line {line + 1}", f"unreadable after line {line}: {exc}")
+    sink.flush()

@@ -1,0 +1,280 @@
+"""pySigma backend that turns one Sigma detection into one DuckDB boolean expression.
+
+The expression is evaluated against a per-logsource view whose columns are named like the
+Sigma fields (all VARCHAR, see `runner.py`), so the backend never needs the table layout.
+Matching is case-insensitive unless the `cased` modifier is used (Sigma spec). Every atomic
+predicate is wrapped in `coalesce(..., false)`: SQL's three-valued logic would otherwise make
+`selection and not filter` false whenever the filter's field is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import re2
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+from sigma.conversion.base import TextQueryBackend
+from sigma.conversion.state import ConversionState
+from sigma.rule import SigmaRule
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaCasedString,
+    SigmaCompareExpression,
+    SigmaFieldReference,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+# The view column that holds all of an event's field values, for keyword (unbound) searches.
+FULLTEXT_COLUMN = "gh_fulltext"
+
+
+def sql_literal(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _safe(expr: str) -> str:
+    return f"coalesce({expr}, false)"
+
+
+class DuckDBBackend(TextQueryBackend):
+    """Sigma → DuckDB SQL boolean expression. Declarative tokens where pySigma's templates fit;
+    string matching is our own because DuckDB has fast `contains` / `starts_with` / `suffix`
+    and SQL needs NULL-safe predicates."""
+
+    name: ClassVar[str] = "gridhunt DuckDB"
+    formats: ClassVar[dict[str, str]] = {"default": "DuckDB boolean expression over a field-named view"}
+    requires_pipeline: ClassVar[bool] = False
+
+    group_expression: ClassVar[str] = "({expr})"
+    token_separator: str = " "
+    or_token: ClassVar[str] = "OR"
+    and_token: ClassVar[str] = "AND"
+    not_token: ClassVar[str] = "NOT"
+    eq_token: ClassVar[str] = " = "
+
+    str_quote: ClassVar[str] = "'"
+    escape_char: ClassVar[str] = "\\"
+    wildcard_multi: ClassVar[str] = "%"
+    wildcard_single: ClassVar[str] = "_"
+    bool_values: ClassVar[dict[bool, str | None]] = {True: "true", False: "false"}
+
+    # pySigma expands CIDR values into prefix wildcards, which land in our string matcher.
+    cidr_expression: ClassVar[str | None] = None
+
+    compare_op_expression: ClassVar[str] = "coalesce(TRY_CAST({field} AS DOUBLE) {operator} {value}, false)"
+    compare_operators: ClassVar[dict[CompareOperators, str]] = {
+        CompareOperators.LT: "<",
+        CompareOperators.LTE: "<=",
+        CompareOperators.GT: ">",
+        CompareOperators.GTE: ">=",
+        CompareOperators.NEQ: "<>",
+    }
+    field_null_expression: ClassVar[str] = "coalesce({field}, '') = ''"
+    field_exists_expression: ClassVar[str] = "({field} IS NOT NULL)"
+    field_not_exists_expression: ClassVar[str] = "({field} IS NULL)"
+    field_timestamp_part_expression: ClassVar[str] = (
+        "coalesce(date_part('{timestamp_part}', TRY_CAST({field} AS TIMESTAMP)) = {value}, false)"
+    )
+
+    convert_or_as_in: ClassVar[bool] = True
+    convert_and_as_in: ClassVar[bool] = False
+    in_expressions_allow_wildcards: ClassVar[bool] = False
+    field_in_list_expression: ClassVar[str] = "{field} {op} ({list})"
+    or_in_operator: ClassVar[str] = "IN"
+    list_separator: ClassVar[str] = ", "
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields_seen: set[str] = set()
+        self.uses_python_regex = False
+
+    # -- fields -------------------------------------------------------------------------
+    def escape_and_quote_field(self, field_name: str) -> str:
+        self.fields_seen.add(field_name)
+        return quote_ident(field_name)
+
+    # -- strings ------------------------------------------------------------------------
+    def _string_match(self, field: str, value: SigmaString, cased: bool) -> str:
+        col = field if cased else f"lower({field})"
+        norm = (lambda t: t) if cased else str.lower
+        parts = value.s
+        if any(isinstance(p, Placeholder) for p in parts):
+            return self._placeholder_match(col, parts, norm)
+        specials = [i for i, p in enumerate(parts) if isinstance(p, SpecialChars)]
+        plain = "".join(norm(p) for p in parts if isinstance(p, str))
+        n = len(parts)
+        star = SpecialChars.WILDCARD_MULTI
+        if not specials:
+            return _safe(f"{col} = {sql_literal(plain)}")
+        if all(parts[i] == star for i in specials):
+            if specials == [0] and n > 1:
+                return _safe(f"suffix({col}, {sql_literal(plain)})")
+            if specials == [n - 1] and n > 1:
+                return _safe(f"starts_with({col}, {sql_literal(plain)})")
+            if specials == [0, n - 1] and n > 2:
+                return _safe(f"contains({col}, {sql_literal(plain)})")
+            if n == 1:  # a lone '*' matches any present value
+                return f"({field} IS NOT NULL)"
+        pattern = "".join(
+            _like_escape(norm(p)) if isinstance(p, str) else ("%" if p == star else "_") for p in parts
+        )
+        return _safe(f"{col} LIKE {sql_literal(pattern)} ESCAPE '\\'")
+
+    def _placeholder_match(self, col: str, parts: tuple[Any, ...], norm: Any) -> str:
+        # `%name%` (expand modifier) stands for any value listed for `name` in gh_placeholders.
+        names = [p.name for p in parts if isinstance(p, Placeholder)]
+        if len(names) != 1:
+            raise ValueError("only one placeholder per value is supported")
+        pieces = []
+        for p in parts:
+            if isinstance(p, Placeholder):
+                pieces.append("gh_like_escape(p.v)")
+            elif isinstance(p, SpecialChars):
+                pieces.append("'%'" if p == SpecialChars.WILDCARD_MULTI else "'_'")
+            else:
+                pieces.append(sql_literal(_like_escape(norm(p))))
+        pattern = " || ".join(pieces)
+        return (
+            f"EXISTS (SELECT 1 FROM gh_placeholders p WHERE p.name = {sql_literal(names[0])} "
+            f"AND coalesce({col} LIKE {pattern} ESCAPE '\\', false))"
+        )
+
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaString)
+        field = self.escape_and_quote_field(cond.field)
+        return self._string_match(field, value, isinstance(value, SigmaCasedString))
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaString)
+        return self._string_match(self.escape_and_quote_field(cond.field), value, True)
+
+    def convert_condition_as_in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> str:
+        first = cond.args[0]
+        assert isinstance(first, ConditionFieldEqualsValueExpression)
+        field = self.escape_and_quote_field(first.field)
+        values = []
+        for arg in cond.args:
+            assert isinstance(arg, ConditionFieldEqualsValueExpression)
+            v = arg.value
+            values.append(sql_literal(str(v).lower() if isinstance(v, SigmaString) else str(v)))
+        # Numbers and strings both compare as text: every view column is VARCHAR.
+        return _safe(f"lower({field}) IN ({', '.join(values)})")
+
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaNumber)
+        return _safe(f"{self.escape_and_quote_field(cond.field)} = {sql_literal(str(value))}")
+
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        text = "true" if cond.value.boolean else "false"
+        return _safe(f"lower({self.escape_and_quote_field(cond.field)}) = '{text}'")
+
+    # -- regular expressions ----------------------------------------------------------------
+    def _regex(self, field: str, regex: SigmaRegularExpression) -> str:
+        flags = "".join(
+            {
+                SigmaRegularExpressionFlag.IGNORECASE: "i",
+                SigmaRegularExpressionFlag.MULTILINE: "m",
+                SigmaRegularExpressionFlag.DOTALL: "s",
+            }[f]
+            for f in sorted(regex.flags, key=lambda f: f.name)
+        )
+        pattern = (f"(?{flags})" if flags else "") + str(regex.regexp)
+        try:
+            re2.compile(pattern)
+        except re2.error:
+            # RE2 (DuckDB's engine) lacks look-around and back-references: fall back to Python's re.
+            re.compile(pattern)
+            self.uses_python_regex = True
+            return _safe(f"gh_pyregex({field}, {sql_literal(pattern)})")
+        return _safe(f"regexp_matches({field}, {sql_literal(pattern)})")
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaRegularExpression)
+        return self._regex(self.escape_and_quote_field(cond.field), cond.value)
+
+    # -- field references -------------------------------------------------------------------
+    def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+        ref = cond.value
+        assert isinstance(ref, SigmaFieldReference)
+        a = f"lower({self.escape_and_quote_field(cond.field)})"
+        b = f"lower({self.escape_and_quote_field(ref.field)})"
+        if ref.starts_with and ref.ends_with:
+            return _safe(f"contains({a}, {b})")
+        if ref.starts_with:
+            return _safe(f"starts_with({a}, {b})")
+        if ref.ends_with:
+            return _safe(f"suffix({a}, {b})")
+        return _safe(f"{a} = {b}")
+
+    def convert_condition_field_compare_op_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaCompareExpression)
+        return self.compare_op_expression.format(
+            field=self.escape_and_quote_field(cond.field),
+            operator=self.compare_operators[value.op],
+            value=value.number.number,
+        )
+
+    # -- keywords (no field): full-text over all of the event's values ------------------------
+    def convert_condition_val_str(self, cond: Any, state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaString)
+        cased = isinstance(value, SigmaCasedString)
+        # A bare keyword matches anywhere in the text (the common reading of the spec).
+        parts = list(value.s)
+        if not parts or parts[0] != SpecialChars.WILDCARD_MULTI:
+            parts.insert(0, SpecialChars.WILDCARD_MULTI)
+        if parts[-1] != SpecialChars.WILDCARD_MULTI:
+            parts.append(SpecialChars.WILDCARD_MULTI)
+        wrapped = SigmaString("")
+        wrapped.s = tuple(parts)
+        self.fields_seen.add(FULLTEXT_COLUMN)
+        return self._string_match(quote_ident(FULLTEXT_COLUMN), wrapped, cased)
+
+    def convert_condition_val_num(self, cond: Any, state: ConversionState) -> str:
+        self.fields_seen.add(FULLTEXT_COLUMN)
+        return _safe(f"contains({quote_ident(FULLTEXT_COLUMN)}, {sql_literal(str(cond.value))})")
+
+    def convert_condition_val_re(self, cond: Any, state: ConversionState) -> str:
+        self.fields_seen.add(FULLTEXT_COLUMN)
+        return self._regex(quote_ident(FULLTEXT_COLUMN), cond.value)
+
+    # -- one rule -----------------------------------------------------------------------------
+    def rule_expression(self, rule: SigmaRule) -> tuple[str, frozenset[str], bool]:
+        """Convert one detection rule to (boolean SQL, fields it reads, needs Python regex)."""
+        self.fields_seen = set()
+        self.uses_python_regex = False
+        queries = self.convert_rule(rule)
+        if not queries:
+            raise ValueError("rule produced no query")
+        expr = queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
+        return expr, frozenset(self.fields_seen), self.uses_python_regex

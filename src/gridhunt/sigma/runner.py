@@ -1,0 +1,197 @@
+"""Run many Sigma rules over win_events with one scan per event source.
+
+Rules are grouped by the event source their logsource maps to (channel + event ids). For each
+source a view projects exactly the Sigma fields its rules read (renamed per source, NULL where the
+case has no such column), and a chunk of rules is evaluated per scan: each row yields the list
+of rule indexes it matches. Thousands of rules cost tens of scans, not thousands.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import duckdb
+import pyarrow as pa
+
+from gridhunt.case import Case
+from gridhunt.sigma.backend import FULLTEXT_COLUMN, quote_ident, sql_literal
+from gridhunt.sigma.logsources import EventSource
+from gridhunt.sigma.ruleset import CompiledRule
+
+# Sigma's names for the System fields → win_events base columns.
+SYSTEM_FIELDS = {
+    "eventid": "event_id",
+    "channel": "channel",
+    "provider_name": "provider",
+    "computer": "computer",
+    "eventrecordid": "record_id",
+    "level": "level",
+    "task": "task",
+    "opcode": "opcode",
+    "keywords": "keywords",
+    "processid": "process_id",
+    "threadid": "thread_id",
+}
+RULES_PER_SCAN = 150
+
+
+@dataclass
+class RunStats:
+    rules_run: int = 0
+    scans: int = 0
+    matches: int = 0
+    sources: int = 0
+    rules_without_source: list[str] = field(default_factory=list)
+    rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
+
+
+@lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _pyregex(values: pa.Array, patterns: pa.Array) -> pa.Array:
+    # Sigma regexes that RE2 cannot run (look-around, back-references) fall back to Python's re.
+    out = []
+    for v, p in zip(values.to_pylist(), patterns.to_pylist(), strict=True):
+        out.append(None if v is None or p is None else bool(_compiled(p).search(v)))
+    return pa.array(out, type=pa.bool_())
+
+
+def prepare(con: duckdb.DuckDBPyConnection, placeholders: dict[str, list[str]] | None = None) -> None:
+    """Helpers the converted rules call: placeholder values, LIKE escaping, Python regex."""
+    con.execute("CREATE OR REPLACE TEMP TABLE gh_placeholders (name VARCHAR, v VARCHAR)")
+    rows = [(k, str(v).lower()) for k, vals in sorted((placeholders or {}).items()) for v in vals]
+    if rows:
+        con.executemany("INSERT INTO gh_placeholders VALUES (?, ?)", rows)
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO gh_like_escape(s) AS "
+        "replace(replace(replace(s, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
+    )
+    try:
+        con.create_function("gh_pyregex", _pyregex, ["VARCHAR", "VARCHAR"], "BOOLEAN", type="arrow")
+    except duckdb.CatalogException:
+        pass  # already registered on this connection
+    con.execute("CREATE TABLE IF NOT EXISTS sigma_rules (rule_idx INTEGER, rule_id VARCHAR, title VARCHAR)")
+    con.execute("CREATE TABLE IF NOT EXISTS sigma_matches (rule_idx INTEGER, event_uid BIGINT)")
+
+
+def _source_filter(src: EventSource, columns: dict[str, str]) -> str:
+    conds = [f"channel IN ({', '.join(sql_literal(c) for c in src.channels)})"]
+    if src.event_ids:
+        conds.append(f"event_id IN ({', '.join(map(str, src.event_ids))})")
+    for fld, val in src.extra:
+        col = columns.get(fld.lower())
+        conds.append(f"{quote_ident(col)} = {sql_literal(val)}" if col else "false")
+    return " AND ".join(conds)
+
+
+def _field_expr(name: str, src: EventSource, columns: dict[str, str]) -> str:
+    renames = {a.lower(): b for a, b in src.renames}
+    low = name.lower()
+    if low == FULLTEXT_COLUMN:
+        parts = [quote_ident(c) for lc, c in sorted(columns.items()) if lc not in ("raw", "event_uid", "ts")]
+        return f"concat_ws(chr(10), {', '.join(parts)})"
+    target = renames.get(low)
+    if target is None and low in SYSTEM_FIELDS:
+        target = SYSTEM_FIELDS[low]
+    col = columns.get((target or name).lower())
+    if col is None:
+        return "NULL::VARCHAR"
+    return f"CAST({quote_ident(col)} AS VARCHAR)"
+
+
+def run_rules(
+    case: Case,
+    rules: list[CompiledRule],
+    placeholders: dict[str, list[str]] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunStats:
+    """Evaluate `rules` over win_events; fills sigma_rules and sigma_matches."""
+    con = case.con
+    prepare(con, placeholders)
+    con.execute("DELETE FROM sigma_rules")
+    con.execute("DELETE FROM sigma_matches")
+    con.executemany(
+        "INSERT INTO sigma_rules VALUES (?, ?, ?)", [(i, r.rule_id, r.title) for i, r in enumerate(rules)]
+    )
+    columns = {c.lower(): c for c in case.columns("win_events")}
+    stats = RunStats()
+    by_source: dict[str, tuple[EventSource, list[int]]] = {}
+    for i, r in enumerate(rules):
+        srcs = r.sources
+        if not srcs:
+            stats.rules_without_source.append(r.rule_id)
+            continue
+        for s in srcs:
+            by_source.setdefault(s.key, (s, []))[1].append(i)
+    present = _present_sources(con)
+    for key in sorted(by_source):
+        src, idxs = by_source[key]
+        if not any(ch in present for ch in src.channels):
+            if on_progress:
+                on_progress(len(idxs))
+            continue  # no event of these channels in the case: nothing can match
+        stats.sources += 1
+        for start in range(0, len(idxs), RULES_PER_SCAN):
+            chunk = idxs[start : start + RULES_PER_SCAN]
+            _run_chunk(con, rules, chunk, src, columns, stats)
+            if on_progress:
+                on_progress(len(chunk))
+    stats.rules_run = len(rules) - len(stats.rules_without_source)
+    stats.matches = int(con.execute("SELECT count(*) FROM sigma_matches").fetchone()[0])
+    return stats
+
+
+def _present_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT DISTINCT channel FROM win_events").fetchall()}
+
+
+def _scan_sql(rules: list[CompiledRule], chunk: Iterable[int], src: EventSource, columns: dict[str, str]) -> str:
+    chunk = list(chunk)
+    fields: dict[str, str] = {}
+    for i in chunk:
+        for f in rules[i].fields:
+            fields.setdefault(f.lower(), f)
+    select = ["event_uid"] + [
+        f"{_field_expr(f, src, columns)} AS {quote_ident(f)}" for _, f in sorted(fields.items())
+    ]
+    cases = ", ".join(f"CASE WHEN {rules[i].expr} THEN {i} END" for i in chunk)
+    return (
+        "INSERT INTO sigma_matches SELECT rule_idx, event_uid FROM ("
+        f"SELECT event_uid, unnest(list_filter([{cases}], lambda x: x IS NOT NULL)) AS rule_idx "
+        f"FROM (SELECT {', '.join(select)} FROM win_events WHERE {_source_filter(src, columns)}) v)"
+    )
+
+
+def _run_chunk(
+    con: duckdb.DuckDBPyConnection,
+    rules: list[CompiledRule],
+    chunk: list[int],
+    src: EventSource,
+    columns: dict[str, str],
+    stats: RunStats,
+) -> None:
+    stats.scans += 1
+    try:
+        con.execute(_scan_sql(rules, chunk, src, columns))
+        return
+    except duckdb.Error:
+        pass
+    # One bad expression must not sink its neighbours: run the chunk rule by rule to find it.
+    for i in chunk:
+        try:
+            con.execute(_scan_sql(rules, [i], src, columns))
+        except duckdb.Error as e:
+            stats.rule_errors.append((rules[i].rule_id, str(e).splitlines()[0]))
+
+
+def match_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    rows = con.execute(
+        "SELECT r.rule_id, count(*) FROM sigma_matches m JOIN sigma_rules r USING (rule_idx) GROUP BY 1"
+    ).fetchall()
+    return defaultdict(int, {k: int(v) for k, v in rows})
