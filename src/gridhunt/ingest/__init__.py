@@ -98,11 +98,13 @@ def _ingest_one(case: Any, path: Path, advance: Any) -> FileResult:
     return result
 
 
-def _log(case: Any, r: FileResult) -> None:
-    case.con.execute(
+def _log(case: Any, results: list[FileResult]) -> None:
+    if not results:
+        return
+    case.con.executemany(
         "INSERT INTO ingest_log (path, format, records_ok, records_bad, first_error, seconds, skipped_reason)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [r.path, r.format, r.records_ok, r.records_bad, r.first_error, r.seconds, r.skipped_reason],
+        [[r.path, r.format, r.records_ok, r.records_bad, r.first_error, r.seconds, r.skipped_reason] for r in results],
     )
 
 
@@ -119,6 +121,7 @@ def ingest_paths(case: Any, paths: Iterable[Path], progress: Any = None) -> Inge
                     total += p.stat().st_size
         task = progress.add_task("ingest", total=total or None)
     report = IngestReport()
+    first_uid = case.next_event_uid()
     for path, reason in files:
         if reason is not None:
             result = FileResult(str(path.absolute()), None, skipped_reason=reason)
@@ -145,6 +148,8 @@ def ingest_paths(case: Any, paths: Iterable[Path], progress: Any = None) -> Inge
                 done = (progress.tasks[task].completed - before) if hasattr(progress, "tasks") else 0
                 if size > done:
                     progress.advance(task, size - done)
-        _log(case, result)
         report.files.append(result)
+    _log(case, report.files)
+    if case.next_event_uid() > first_uid:
+        case.register_win_fields(first_uid)
     return report

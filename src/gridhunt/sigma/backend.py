@@ -129,9 +129,7 @@ class DuckDBBackend(TextQueryBackend):
                 return _safe(f"contains({col}, {sql_literal(plain)})")
             if n == 1:  # a lone '*' matches any present value
                 return f"({field} IS NOT NULL)"
-        pattern = "".join(
-            _like_escape(norm(p)) if isinstance(p, str) else ("%" if p == star else "_") for p in parts
-        )
+        pattern = "".join(_like_escape(norm(p)) if isinstance(p, str) else ("%" if p == star else "_") for p in parts)
         return _safe(f"{col} LIKE {sql_literal(pattern)} ESCAPE '\\'")
 
     def _placeholder_match(self, col: str, parts: tuple[Any, ...], norm: Any) -> str:
@@ -220,7 +218,9 @@ class DuckDBBackend(TextQueryBackend):
         return self._regex(self.escape_and_quote_field(cond.field), cond.value)
 
     # -- field references -------------------------------------------------------------------
-    def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+    def convert_condition_field_eq_field(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
         ref = cond.value
         assert isinstance(ref, SigmaFieldReference)
         a = f"lower({self.escape_and_quote_field(cond.field)})"

@@ -38,9 +38,7 @@ def _sysmon(*ids: int, **extra: str) -> EventSource:
 CATEGORY_SOURCES: dict[str, tuple[EventSource, ...]] = {
     "process_creation": (
         _sysmon(1),
-        EventSource(
-            ("Security",), (4688,), (), (("Image", "NewProcessName"), ("ParentImage", "ParentProcessName"))
-        ),
+        EventSource(("Security",), (4688,), (), (("Image", "NewProcessName"), ("ParentImage", "ParentProcessName"))),
     ),
     "file_change": (_sysmon(2),),
     "network_connection": (_sysmon(3),),
@@ -69,12 +67,8 @@ CATEGORY_SOURCES: dict[str, tuple[EventSource, ...]] = {
     "file_block_shredding": (_sysmon(28),),
     "file_executable_detected": (_sysmon(29),),
     "sysmon_error": (_sysmon(255),),
-    "ps_module": (
-        EventSource(("Microsoft-Windows-PowerShell/Operational", "PowerShellCore/Operational"), (4103,)),
-    ),
-    "ps_script": (
-        EventSource(("Microsoft-Windows-PowerShell/Operational", "PowerShellCore/Operational"), (4104,)),
-    ),
+    "ps_module": (EventSource(("Microsoft-Windows-PowerShell/Operational", "PowerShellCore/Operational"), (4103,)),),
+    "ps_script": (EventSource(("Microsoft-Windows-PowerShell/Operational", "PowerShellCore/Operational"), (4104,)),),
     "ps_classic_start": (EventSource(("Windows PowerShell",), (400,)),),
     "ps_classic_provider_start": (EventSource(("Windows PowerShell",), (600,)),),
     "ps_classic_script": (EventSource(("Windows PowerShell",), (800,)),),

@@ -8,6 +8,7 @@ of rule indexes it matches. Thousands of rules cost tens of scans, not thousands
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -17,7 +18,7 @@ from functools import lru_cache
 import duckdb
 import pyarrow as pa
 
-from gridhunt.case import Case
+from gridhunt.case import WIN_EVENTS_TABLE, Case
 from gridhunt.sigma.backend import FULLTEXT_COLUMN, quote_ident, sql_literal
 from gridhunt.sigma.logsources import EventSource
 from gridhunt.sigma.ruleset import CompiledRule
@@ -72,37 +73,40 @@ def prepare(con: duckdb.DuckDBPyConnection, placeholders: dict[str, list[str]] |
         "CREATE OR REPLACE TEMP MACRO gh_like_escape(s) AS "
         "replace(replace(replace(s, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
     )
-    try:
+    with contextlib.suppress(duckdb.CatalogException):  # already registered on this connection
         con.create_function("gh_pyregex", _pyregex, ["VARCHAR", "VARCHAR"], "BOOLEAN", type="arrow")
-    except duckdb.CatalogException:
-        pass  # already registered on this connection
     con.execute("CREATE TABLE IF NOT EXISTS sigma_rules (rule_idx INTEGER, rule_id VARCHAR, title VARCHAR)")
     con.execute("CREATE TABLE IF NOT EXISTS sigma_matches (rule_idx INTEGER, event_uid BIGINT)")
 
 
-def _source_filter(src: EventSource, columns: dict[str, str]) -> str:
+def _source_filter(src: EventSource, variants: dict[str, list[str]]) -> str:
     conds = [f"channel IN ({', '.join(sql_literal(c) for c in src.channels)})"]
     if src.event_ids:
         conds.append(f"event_id IN ({', '.join(map(str, src.event_ids))})")
     for fld, val in src.extra:
-        col = columns.get(fld.lower())
-        conds.append(f"{quote_ident(col)} = {sql_literal(val)}" if col else "false")
+        conds.append(f"coalesce({field_expr(fld, src, variants)} = {sql_literal(val)}, false)")
     return " AND ".join(conds)
 
 
-def _field_expr(name: str, src: EventSource, columns: dict[str, str]) -> str:
-    renames = {a.lower(): b for a, b in src.renames}
+def field_expr(name: str, src: EventSource | None, variants: dict[str, list[str]]) -> str:
+    """SQL (over win_events_data) for a Sigma field as VARCHAR; NULL when the case never saw it.
+
+    `variants` maps a lower-cased field name to the spellings stored in the `fields` map."""
+    renames = {a.lower(): b for a, b in (src.renames if src else ())}
     low = name.lower()
     if low == FULLTEXT_COLUMN:
-        parts = [quote_ident(c) for lc, c in sorted(columns.items()) if lc not in ("raw", "event_uid", "ts")]
-        return f"concat_ws(chr(10), {', '.join(parts)})"
-    target = renames.get(low)
-    if target is None and low in SYSTEM_FIELDS:
-        target = SYSTEM_FIELDS[low]
-    col = columns.get((target or name).lower())
-    if col is None:
+        return (
+            "concat_ws(chr(10), computer, provider, channel, CAST(event_id AS VARCHAR), "
+            "array_to_string(map_values(fields), chr(10)))"
+        )
+    target = renames.get(low, name)
+    if target.lower() in SYSTEM_FIELDS:
+        return f"CAST({SYSTEM_FIELDS[target.lower()]} AS VARCHAR)"
+    names = variants.get(target.lower())
+    if not names:
         return "NULL::VARCHAR"
-    return f"CAST({quote_ident(col)} AS VARCHAR)"
+    refs = [f"fields[{sql_literal(n)}]" for n in names]
+    return refs[0] if len(refs) == 1 else f"coalesce({', '.join(refs)})"
 
 
 def run_rules(
@@ -116,10 +120,8 @@ def run_rules(
     prepare(con, placeholders)
     con.execute("DELETE FROM sigma_rules")
     con.execute("DELETE FROM sigma_matches")
-    con.executemany(
-        "INSERT INTO sigma_rules VALUES (?, ?, ?)", [(i, r.rule_id, r.title) for i, r in enumerate(rules)]
-    )
-    columns = {c.lower(): c for c in case.columns("win_events")}
+    con.executemany("INSERT INTO sigma_rules VALUES (?, ?, ?)", [(i, r.rule_id, r.title) for i, r in enumerate(rules)])
+    columns = case.field_variants()
     stats = RunStats()
     by_source: dict[str, tuple[EventSource, list[int]]] = {}
     for i, r in enumerate(rules):
@@ -148,23 +150,21 @@ def run_rules(
 
 
 def _present_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT DISTINCT channel FROM win_events").fetchall()}
+    return {r[0] for r in con.execute(f"SELECT DISTINCT channel FROM {WIN_EVENTS_TABLE}").fetchall()}
 
 
-def _scan_sql(rules: list[CompiledRule], chunk: Iterable[int], src: EventSource, columns: dict[str, str]) -> str:
+def _scan_sql(rules: list[CompiledRule], chunk: Iterable[int], src: EventSource, columns: dict[str, list[str]]) -> str:
     chunk = list(chunk)
     fields: dict[str, str] = {}
     for i in chunk:
         for f in rules[i].fields:
             fields.setdefault(f.lower(), f)
-    select = ["event_uid"] + [
-        f"{_field_expr(f, src, columns)} AS {quote_ident(f)}" for _, f in sorted(fields.items())
-    ]
+    select = ["event_uid"] + [f"{field_expr(f, src, columns)} AS {quote_ident(f)}" for _, f in sorted(fields.items())]
     cases = ", ".join(f"CASE WHEN {rules[i].expr} THEN {i} END" for i in chunk)
     return (
         "INSERT INTO sigma_matches SELECT rule_idx, event_uid FROM ("
         f"SELECT event_uid, unnest(list_filter([{cases}], lambda x: x IS NOT NULL)) AS rule_idx "
-        f"FROM (SELECT {', '.join(select)} FROM win_events WHERE {_source_filter(src, columns)}) v)"
+        f"FROM (SELECT {', '.join(select)} FROM {WIN_EVENTS_TABLE} WHERE {_source_filter(src, columns)}) v)"
     )
 
 
@@ -173,7 +173,7 @@ def _run_chunk(
     rules: list[CompiledRule],
     chunk: list[int],
     src: EventSource,
-    columns: dict[str, str],
+    columns: dict[str, list[str]],
     stats: RunStats,
 ) -> None:
     stats.scans += 1

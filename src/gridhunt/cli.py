@@ -1,0 +1,181 @@
+"""gridhunt command line: thin wrappers over the library (hunt.py, sigma/, demo/)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridhunt import __version__
+from gridhunt.report.findings import SEVERITIES
+
+app = typer.Typer(
+    help="Hunt for a vendor compromise in a utility's evidence: Windows event logs (EVTX, JSON exports), "
+    "Zeek, firewall/VPN and AMI audit logs go into one DuckDB case file; Sigma rules and analytics "
+    "run over it; findings come out with the evidence that proves them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+rules_app = typer.Typer(help="Inspect Sigma rules: what loads, what converts, what is skipped and why.")
+app.add_typer(rules_app, name="rules")
+console = Console(stderr=True)
+SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def hunt(
+    evidence: Annotated[list[Path], typer.Argument(help="Evidence files and folders (folders are read recursively).")],
+    case: Annotated[
+        Path | None, typer.Option("--case", help="Keep the DuckDB case file here for later commands.")
+    ] = None,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", help="Sigma rule files or folders (repeatable). Default: the packaged rules."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for findings.jsonl and summary.json.")] = Path(
+        "gridhunt-out"
+    ),
+    placeholders: Annotated[
+        Path | None,
+        typer.Option("--placeholders", help="YAML: placeholder name → values, for rules using %name% (expand)."),
+    ] = None,
+    min_level: Annotated[
+        str, typer.Option("--min-level", help="Run only rules at or above this level: " + ", ".join(SEVERITIES))
+    ] = "informational",
+) -> None:
+    """Ingest EVIDENCE, run Sigma rules over it and write OUT/findings.jsonl and OUT/summary.json.
+
+    Example: gridhunt hunt ./evidence --case case.duckdb --out ./hunt-out
+    """
+    from gridhunt.hunt import hunt as run_hunt
+    from gridhunt.hunt import load_placeholders
+
+    if min_level not in SEVERITIES:
+        raise typer.BadParameter(f"--min-level must be one of {', '.join(SEVERITIES)}")
+    try:
+        values = load_placeholders(placeholders)
+    except (OSError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    started = time.perf_counter()
+    with _progress() as progress:
+        result = run_hunt(
+            evidence,
+            case_path=case,
+            rule_paths=rules,
+            out_dir=out,
+            placeholders=values,
+            min_level=min_level,
+            progress=progress,
+            on_stage=lambda s: console.log(s) if not console.is_terminal else None,
+        )
+    for msg in result.ingest.messages():
+        console.print(f"[yellow]![/] {msg}", highlight=False)
+    for rule_id, why in result.run.rule_errors:
+        console.print(f"[yellow]![/] rule {rule_id}: not run: {why}", highlight=False)
+    _print_summary(result.summary(), time.perf_counter() - started, out)
+
+
+def _print_summary(s: dict, seconds: float, out: Path) -> None:
+    ing, rules, fnd = s["ingest"], s["rules"], s["findings"]
+    t = Table(title="gridhunt hunt", show_header=False, box=None)
+    t.add_row("files read / skipped", f"{ing['files_read']} / {ing['files_skipped']}")
+    t.add_row("records ingested / bad", f"{ing['records_ok']:,} / {ing['records_bad']:,}")
+    t.add_row(
+        "rules converted / skipped / no event source",
+        f"{rules['rules_converted']} / {rules['rules_skipped']} / {rules['rules_without_event_source']}",
+    )
+    t.add_row("rules run / failed at run time", f"{rules['rules_run']} / {len(rules['rule_errors'])}")
+    t.add_row("events matched", f"{s['events_matched']:,}")
+    sev = ", ".join(f"[{SEV_STYLE[k]}]{k} {v}[/]" for k, v in reversed(fnd["by_severity"].items()) if v)
+    t.add_row("findings", f"{fnd['total']} ({sev or 'none'})")
+    t.add_row("time", f"{seconds:.1f} s")
+    t.add_row("written", f"{out / 'findings.jsonl'}, {out / 'summary.json'}")
+    Console().print(t)
+
+
+@rules_app.command("check")
+def rules_check(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Rule files or folders. Default: the packaged rules.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    show: Annotated[str, typer.Option("--show", help="Which rules to list: skipped (default), all, none.")] = "skipped",
+) -> None:
+    """Load and convert rules; list every skipped rule with the reason, and the counts."""
+    from gridhunt.sigma.ruleset import load_rules, packaged_rule_dirs
+
+    rs = load_rules(paths or packaged_rule_dirs())
+    if as_json:
+        report = {
+            **rs.summary(),
+            "rules": [
+                {
+                    "rule_id": r.rule_id,
+                    "title": r.title,
+                    "level": r.level,
+                    "path": r.path,
+                    "event_source": bool(r.sources),
+                }
+                for r in rs.rules
+            ],
+            "correlations": [{"rule_id": c.rule_id, "title": c.title, "type": c.type} for c in rs.correlations],
+            "skipped": [{"path": x.path, "rule": x.rule, "reason": x.reason} for x in rs.skipped],
+        }
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return
+    out = Console()
+    if show in ("all", "skipped"):
+        for x in rs.skipped:
+            out.print(
+                f"[yellow]skipped[/] {x.path}{' (' + x.rule + ')' if x.rule else ''}: {x.reason}", highlight=False
+            )
+        for r in rs.unmapped:
+            ls = ", ".join(f"{k}: {v}" for k, v in sorted(r.logsource.items()))
+            out.print(f"[cyan]no event source[/] {r.path} ({ls})", highlight=False)
+    if show == "all":
+        for r in rs.rules:
+            out.print(f"[green]converted[/] {r.rule_id} {r.level:<13} {r.title}", highlight=False)
+    s = rs.summary()
+    out.print(
+        f"{s['rule_files']} files: {s['rules_converted']} rules converted, {s['correlation_rules']} correlation "
+        f"rules, {s['rules_skipped']} skipped, {s['rules_without_event_source']} converted without a Windows "
+        "event source"
+    )
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,129 @@
+"""The hunt pipeline as a library: ingest evidence, run Sigma rules, write findings and a summary.
+
+`cli.py` only parses options and shows progress; everything here can be called from Python.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gridhunt import __version__
+from gridhunt.case import Case
+from gridhunt.ingest import IngestReport, ingest_paths
+from gridhunt.report.findings import SEVERITIES, Finding, sort_key, store_findings, write_jsonl
+from gridhunt.sigma.findings import sigma_findings
+from gridhunt.sigma.ruleset import RuleSet, load_rules, packaged_rule_dirs
+from gridhunt.sigma.runner import RunStats, run_rules
+
+SUMMARY_SCHEMA = 1
+
+
+@dataclass
+class HuntResult:
+    ingest: IngestReport
+    rules: RuleSet
+    run: RunStats
+    findings: list[Finding]
+    seconds: dict[str, float] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    def summary(self) -> dict[str, Any]:
+        ing = self.ingest
+        by_sev = Counter(f.severity for f in self.findings)
+        return {
+            "schema_version": SUMMARY_SCHEMA,
+            "gridhunt_version": __version__,
+            "ingest": {
+                "files_read": ing.files_read,
+                "files_skipped": ing.files_skipped,
+                "records_ok": ing.records_ok,
+                "records_bad": ing.records_bad,
+                "files": [
+                    {
+                        "path": f.path,
+                        "format": f.format,
+                        "records_ok": f.records_ok,
+                        "records_bad": f.records_bad,
+                        "skipped_reason": f.skipped_reason,
+                        "errors": [{"position": p, "reason": r} for p, r in f.errors[:20]],
+                        "errors_total": len(f.errors),
+                        "seconds": round(f.seconds, 3),
+                    }
+                    for f in ing.files
+                ],
+            },
+            "rules": {
+                **self.rules.summary(),
+                "rules_run": self.run.rules_run,
+                "rule_errors": [{"rule_id": r, "reason": why} for r, why in self.run.rule_errors],
+                "skipped": [{"path": s.path, "rule": s.rule, "reason": s.reason} for s in self.rules.skipped],
+                "without_event_source": sorted(r.rule_id for r in self.rules.unmapped),
+            },
+            "events_matched": self.run.matches,
+            "findings": {"total": len(self.findings), "by_severity": {s: by_sev.get(s, 0) for s in SEVERITIES}},
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def load_placeholders(path: Path | None) -> dict[str, list[str]]:
+    """A YAML mapping of placeholder name → list of values (for SigmaHQ's `%name%` rules)."""
+    if path is None:
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of placeholder name to a list of values")
+    return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in data.items()}
+
+
+def hunt(
+    evidence: Sequence[Path],
+    case_path: Path | None = None,
+    rule_paths: Sequence[Path] | None = None,
+    out_dir: Path | None = None,
+    placeholders: dict[str, list[str]] | None = None,
+    min_level: str = "informational",
+    progress: Any = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> HuntResult:
+    """Ingest `evidence` into a case file, run the rules, write OUT/findings.jsonl + summary.json."""
+    seconds: dict[str, float] = {}
+    stage = on_stage or (lambda s: None)
+    t = time.perf_counter()
+    stage("loading rules")
+    rules = load_rules(list(rule_paths) if rule_paths else packaged_rule_dirs())
+    floor = SEVERITIES.index(min_level)
+    selected = [r for r in rules.rules if r.level not in SEVERITIES or SEVERITIES.index(r.level) >= floor]
+    seconds["rules"] = time.perf_counter() - t
+    with Case.open(case_path) as case:
+        t = time.perf_counter()
+        stage("ingesting evidence")
+        report = ingest_paths(case, evidence, progress=progress)
+        seconds["ingest"] = time.perf_counter() - t
+        t = time.perf_counter()
+        stage("running rules")
+        task = progress.add_task("rules", total=len(selected)) if progress is not None else None
+        run = run_rules(
+            case,
+            selected,
+            placeholders=placeholders,
+            on_progress=(lambda n: progress.advance(task, n)) if task is not None else None,
+        )
+        seconds["detect"] = time.perf_counter() - t
+        t = time.perf_counter()
+        findings = sorted(sigma_findings(case, selected), key=sort_key)
+        store_findings(case.con, findings)
+        seconds["findings"] = time.perf_counter() - t
+        result = HuntResult(report, rules, run, findings, seconds, out_dir)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_jsonl(out_dir / "findings.jsonl", findings)
+            (out_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str) + "\n")
+    return result
