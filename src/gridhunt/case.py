@@ -158,10 +158,11 @@ class Case:
         self.refresh_win_events_view()
 
     def field_variants(self) -> dict[str, list[str]]:
-        """Lower-cased field name → the spellings seen (DuckDB columns are case-insensitive)."""
+        """Normalised field name → the spellings seen. Case is ignored (DuckDB columns are
+        case-insensitive) and so are spaces: Defender writes `Source Name` where Sigma says `SourceName`."""
         out: dict[str, list[str]] = {}
         for (name,) in self.con.execute("SELECT name FROM win_fields ORDER BY name").fetchall():
-            out.setdefault(name.lower(), []).append(name)
+            out.setdefault(field_key(name), []).append(name)
         return out
 
     def refresh_win_events_view(self) -> None:
@@ -189,6 +190,10 @@ class Case:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def field_key(name: str) -> str:
+    return name.lower().replace(" ", "")
 
 
 def _sql_str(s: str) -> str:

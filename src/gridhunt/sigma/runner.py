@@ -18,7 +18,7 @@ from functools import lru_cache
 import duckdb
 import pyarrow as pa
 
-from gridhunt.case import WIN_EVENTS_TABLE, Case
+from gridhunt.case import WIN_EVENTS_TABLE, Case, field_key
 from gridhunt.sigma.backend import FULLTEXT_COLUMN, quote_ident, sql_literal
 from gridhunt.sigma.logsources import EventSource
 from gridhunt.sigma.ruleset import CompiledRule
@@ -102,7 +102,7 @@ def field_expr(name: str, src: EventSource | None, variants: dict[str, list[str]
     target = renames.get(low, name)
     if target.lower() in SYSTEM_FIELDS:
         return f"CAST({SYSTEM_FIELDS[target.lower()]} AS VARCHAR)"
-    names = variants.get(target.lower())
+    names = variants.get(field_key(target))
     if not names:
         return "NULL::VARCHAR"
     refs = [f"fields[{sql_literal(n)}]" for n in names]
@@ -134,10 +134,10 @@ def run_rules(
     present = _present_sources(con)
     for key in sorted(by_source):
         src, idxs = by_source[key]
-        if not any(ch in present for ch in src.channels):
+        if not _has_rows(src, present):
             if on_progress:
                 on_progress(len(idxs))
-            continue  # no event of these channels in the case: nothing can match
+            continue
         stats.sources += 1
         for start in range(0, len(idxs), RULES_PER_SCAN):
             chunk = idxs[start : start + RULES_PER_SCAN]
@@ -149,8 +149,16 @@ def run_rules(
     return stats
 
 
-def _present_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute(f"SELECT DISTINCT channel FROM {WIN_EVENTS_TABLE}").fetchall()}
+def _present_sources(con: duckdb.DuckDBPyConnection) -> set[tuple[str, int]]:
+    sql = f"SELECT DISTINCT channel, event_id FROM {WIN_EVENTS_TABLE}"
+    return {(r[0], r[1]) for r in con.execute(sql).fetchall()}
+
+
+def _has_rows(src: EventSource, present: set[tuple[str, int]]) -> bool:
+    """Planning a scan of 150 rules costs ~0.1 s: skip sources the case has no event of."""
+    if src.event_ids:
+        return any((ch, eid) in present for ch in src.channels for eid in src.event_ids)
+    return any(ch == p[0] for ch in src.channels for p in present)
 
 
 def _scan_sql(rules: list[CompiledRule], chunk: Iterable[int], src: EventSource, columns: dict[str, list[str]]) -> str:
