@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS ami_audit (
 CREATE TABLE IF NOT EXISTS assets (
     asset_id VARCHAR, hostname VARCHAR, ips VARCHAR[], zone VARCHAR, role VARCHAR, owner VARCHAR,
     vendor VARCHAR, criticality VARCHAR, source_file VARCHAR, source_ref VARCHAR);
-CREATE TABLE IF NOT EXISTS zones (name VARCHAR, cidrs VARCHAR[], level INTEGER, source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS zones (
+    name VARCHAR, cidrs VARCHAR[], level INTEGER, source_file VARCHAR, source_ref VARCHAR);
 CREATE TABLE IF NOT EXISTS conduits (
     from_zone VARCHAR, to_zone VARCHAR, proto VARCHAR, ports VARCHAR, via_host VARCHAR,
     source_file VARCHAR, source_ref VARCHAR);
