@@ -19,8 +19,9 @@ from gridhunt import __version__
 from gridhunt.case import Case
 from gridhunt.ingest import IngestReport, ingest_paths
 from gridhunt.report.findings import SEVERITIES, Finding, sort_key, store_findings, write_jsonl
+from gridhunt.sigma.correlation import base_rules_used, run_correlations
 from gridhunt.sigma.findings import sigma_findings
-from gridhunt.sigma.ruleset import RuleSet, load_rules, packaged_rule_dirs
+from gridhunt.sigma.ruleset import RuleSet, Skipped, load_rules, packaged_rule_dirs
 from gridhunt.sigma.runner import RunStats, run_rules
 
 SUMMARY_SCHEMA = 1
@@ -34,6 +35,8 @@ class HuntResult:
     findings: list[Finding]
     seconds: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
+    correlations_run: int = 0
+    correlations_skipped: list[Skipped] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         ing = self.ingest
@@ -66,6 +69,11 @@ class HuntResult:
                 "rule_errors": [{"rule_id": r, "reason": why} for r, why in self.run.rule_errors],
                 "skipped": [{"path": s.path, "rule": s.rule, "reason": s.reason} for s in self.rules.skipped],
                 "without_event_source": sorted(r.rule_id for r in self.rules.unmapped),
+                "correlation_rules_run": self.correlations_run,
+                "correlation_rules_skipped": len(self.correlations_skipped),
+                "correlation_skipped": [
+                    {"path": s.path, "rule": s.rule, "reason": s.reason} for s in self.correlations_skipped
+                ],
             },
             "events_matched": self.run.matches,
             "findings": {"total": len(self.findings), "by_severity": {s: by_sev.get(s, 0) for s in SEVERITIES}},
@@ -101,6 +109,11 @@ def hunt(
     rules = load_rules(list(rule_paths) if rule_paths else packaged_rule_dirs())
     floor = SEVERITIES.index(min_level)
     selected = [r for r in rules.rules if r.level not in SEVERITIES or SEVERITIES.index(r.level) >= floor]
+    # correlations read their base rules whatever those rules' level; with generate: false (the Sigma
+    # default) a base rule gives no findings of its own
+    needed, hidden = base_rules_used(rules.rules, rules.correlations)
+    shown = {r.rule_id for r in selected} - hidden
+    selected = [r for r in rules.rules if r.rule_id in shown or r.rule_id in needed]
     seconds["rules"] = time.perf_counter() - t
     with Case.open(case_path) as case:
         t = time.perf_counter()
@@ -118,10 +131,15 @@ def hunt(
         )
         seconds["detect"] = time.perf_counter() - t
         t = time.perf_counter()
-        findings = sorted(sigma_findings(case, selected), key=sort_key)
+        findings = [f for f in sigma_findings(case, selected) if f.rule_id in shown]
+        corr_findings, corr_skipped = run_correlations(case, selected, rules.correlations)
+        corr_findings = [f for f in corr_findings if SEVERITIES.index(f.severity) >= floor]
+        findings = sorted(findings + corr_findings, key=sort_key)
         store_findings(case.con, findings)
         seconds["findings"] = time.perf_counter() - t
-        result = HuntResult(report, rules, run, findings, seconds, out_dir)
+        result = HuntResult(
+            report, rules, run, findings, seconds, out_dir, len(rules.correlations) - len(corr_skipped), corr_skipped
+        )
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_jsonl(out_dir / "findings.jsonl", findings)

@@ -16,6 +16,7 @@ import re2
 from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
+from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -27,11 +28,20 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
+    TimestampPart,
 )
 
 # The view column that holds all of an event's field values, for keyword (unbound) searches.
 FULLTEXT_COLUMN = "gh_fulltext"
+
+# The Sigma 2 spec names UTF-16LE encoding `utf16le` (with `wide` as its alias); pySigma 2.0.1 only
+# knows `wide`, so spec-conformant rules would be rejected as "Unknown modifier 'utf16le'".
+modifier_mapping.setdefault("utf16le", SigmaWideModifier)
+# A field name with this suffix is the lower-cased field: the runner's view computes lower() once per
+# row and field, not once per predicate (a rule with 300 `contains` on CommandLine would pay 300x).
+LOWER_SUFFIX = "#lower"
 
 
 def sql_literal(s: str) -> str:
@@ -44,6 +54,16 @@ def quote_ident(name: str) -> str:
 
 def _like_escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_RE_SPECIAL = set("\\.^$|?*+()[]{}")
+# An OR of at least this many plain string matches on one field becomes one RE2 alternation:
+# one pass over the value instead of one `contains` per value (SigmaHQ has lists of 300 values).
+REGEX_OR_MIN = 10
+
+
+def _re_literal(s: str) -> str:
+    return "".join("\\" + c if c in _RE_SPECIAL else c for c in s)
 
 
 def _safe(expr: str) -> str:
@@ -86,9 +106,16 @@ class DuckDBBackend(TextQueryBackend):
     field_null_expression: ClassVar[str] = "coalesce({field}, '') = ''"
     field_exists_expression: ClassVar[str] = "({field} IS NOT NULL)"
     field_not_exists_expression: ClassVar[str] = "({field} IS NULL)"
-    field_timestamp_part_expression: ClassVar[str] = (
-        "coalesce(date_part('{timestamp_part}', TRY_CAST({field} AS TIMESTAMP)) = {value}, false)"
-    )
+    # minute|hour|day|week|month|year: pySigma appends " = N" (or the compare operator and N) itself.
+    field_timestamp_part_expression: ClassVar[str] = "date_part('{timestamp_part}', TRY_CAST({field} AS TIMESTAMP))"
+    timestamp_part_mapping: ClassVar[dict[TimestampPart, str]] = {
+        TimestampPart.MINUTE: "minute",
+        TimestampPart.HOUR: "hour",
+        TimestampPart.DAY: "day",
+        TimestampPart.WEEK: "week",
+        TimestampPart.MONTH: "month",
+        TimestampPart.YEAR: "year",
+    }
 
     convert_or_as_in: ClassVar[bool] = True
     convert_and_as_in: ClassVar[bool] = False
@@ -107,13 +134,19 @@ class DuckDBBackend(TextQueryBackend):
         self.fields_seen.add(field_name)
         return quote_ident(field_name)
 
+    def _lowered(self, quoted: str) -> str:
+        name = quoted[1:-1].replace('""', '"') + LOWER_SUFFIX
+        self.fields_seen.add(name)
+        return quote_ident(name)
+
     # -- strings ------------------------------------------------------------------------
     def _string_match(self, field: str, value: SigmaString, cased: bool) -> str:
-        col = field if cased else f"lower({field})"
-        norm = (lambda t: t) if cased else str.lower
         parts = value.s
         if any(isinstance(p, Placeholder) for p in parts):
-            return self._placeholder_match(col, parts, norm)
+            # gh_placeholders holds lower-cased values (runner.prepare): `cased` cannot apply here.
+            return self._placeholder_match(self._lowered(field), parts, str.lower)
+        col = field if cased else self._lowered(field)
+        norm = (lambda t: t) if cased else str.lower
         specials = [i for i, p in enumerate(parts) if isinstance(p, SpecialChars)]
         plain = "".join(norm(p) for p in parts if isinstance(p, str))
         n = len(parts)
@@ -166,17 +199,58 @@ class DuckDBBackend(TextQueryBackend):
         assert isinstance(value, SigmaString)
         return self._string_match(self.escape_and_quote_field(cond.field), value, True)
 
+    def decide_convert_condition_as_in_expression(
+        self, cond: ConditionOR | ConditionAND, state: ConversionState
+    ) -> bool:
+        if not super().decide_convert_condition_as_in_expression(cond, state):
+            return False
+        # pySigma lets placeholders (`%name%`) and cased strings through: keep those out of IN,
+        # except for a list that is cased throughout, which becomes a case-sensitive IN.
+        values = [arg.value for arg in cond.args if isinstance(arg, ConditionFieldEqualsValueExpression)]
+        if any(isinstance(v, SigmaString) and v.contains_placeholder() for v in values):
+            return False
+        return len({isinstance(v, SigmaCasedString) for v in values}) == 1
+
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
+        merged = self._or_as_regex(cond)
+        return merged if merged is not None else super().convert_condition_or(cond, state)
+
+    def _or_as_regex(self, cond: ConditionOR) -> str | None:
+        args = cond.args
+        if len(args) < REGEX_OR_MIN:
+            return None
+        if not all(isinstance(a, ConditionFieldEqualsValueExpression) and type(a.value) is SigmaString for a in args):
+            return None
+        fields = {a.field for a in args}  # type: ignore[union-attr]
+        if len(fields) != 1:
+            return None
+        alts = []
+        star = SpecialChars.WILDCARD_MULTI
+        for a in args:
+            parts = a.value.s  # type: ignore[union-attr]
+            # only `*literal*` values: an unanchored alternation of literals is what RE2 scans fast
+            if len(parts) != 3 or parts[0] != star or parts[2] != star or not isinstance(parts[1], str):
+                return None
+            alts.append(_re_literal(parts[1].lower()))
+        pattern = "(?s)" + "|".join(sorted(set(alts)))
+        col = self._lowered(self.escape_and_quote_field(fields.pop()))
+        return _safe(f"regexp_matches({col}, {sql_literal(pattern)})")
+
     def convert_condition_as_in_expression(self, cond: ConditionOR | ConditionAND, state: ConversionState) -> str:
         first = cond.args[0]
         assert isinstance(first, ConditionFieldEqualsValueExpression)
         field = self.escape_and_quote_field(first.field)
+        cased = isinstance(first.value, SigmaCasedString)
         values = []
         for arg in cond.args:
             assert isinstance(arg, ConditionFieldEqualsValueExpression)
             v = arg.value
-            values.append(sql_literal(str(v).lower() if isinstance(v, SigmaString) else str(v)))
+            # The literal text: str(SigmaString) re-escapes a literal `*` or `?` as `\*` / `\?`.
+            text = "".join(p for p in v.s if isinstance(p, str)) if isinstance(v, SigmaString) else str(v)
+            values.append(sql_literal(text if cased else text.lower()))
         # Numbers and strings both compare as text: every view column is VARCHAR.
-        return _safe(f"lower({field}) IN ({', '.join(values)})")
+        col = field if cased else self._lowered(field)
+        return _safe(f"{col} IN ({', '.join(values)})")
 
     def convert_condition_field_eq_val_num(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -189,7 +263,7 @@ class DuckDBBackend(TextQueryBackend):
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
         text = "true" if cond.value.boolean else "false"
-        return _safe(f"lower({self.escape_and_quote_field(cond.field)}) = '{text}'")
+        return _safe(f"{self._lowered(self.escape_and_quote_field(cond.field))} = '{text}'")
 
     # -- regular expressions ----------------------------------------------------------------
     def _regex(self, field: str, regex: SigmaRegularExpression) -> str:
@@ -217,14 +291,22 @@ class DuckDBBackend(TextQueryBackend):
         assert isinstance(cond.value, SigmaRegularExpression)
         return self._regex(self.escape_and_quote_field(cond.field), cond.value)
 
+    # -- timestamp parts (minute, hour, day, week, month, year) --------------------------------
+    def convert_condition_field_eq_val_timestamp_part(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        expr = super().convert_condition_field_eq_val_timestamp_part(cond, state)
+        assert isinstance(expr, str)
+        return _safe(expr)
+
     # -- field references -------------------------------------------------------------------
     def convert_condition_field_eq_field(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
     ) -> str:
         ref = cond.value
         assert isinstance(ref, SigmaFieldReference)
-        a = f"lower({self.escape_and_quote_field(cond.field)})"
-        b = f"lower({self.escape_and_quote_field(ref.field)})"
+        a = self._lowered(self.escape_and_quote_field(cond.field))
+        b = self._lowered(self.escape_and_quote_field(ref.field))
         if ref.starts_with and ref.ends_with:
             return _safe(f"contains({a}, {b})")
         if ref.starts_with:
@@ -238,6 +320,12 @@ class DuckDBBackend(TextQueryBackend):
     ) -> str:
         value = cond.value
         assert isinstance(value, SigmaCompareExpression)
+        if isinstance(value.number, SigmaTimestampPart):  # e.g. `hour|gte`
+            expr = self.field_timestamp_part_expression.format(
+                field=self.escape_and_quote_field(cond.field),
+                timestamp_part=self.timestamp_part_mapping[value.number.timestamp_part],
+            )
+            return _safe(f"{expr} {self.compare_operators[value.op]} {value.number.number}")
         return self.compare_op_expression.format(
             field=self.escape_and_quote_field(cond.field),
             operator=self.compare_operators[value.op],

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from gridhunt.case import Case
-from gridhunt.report.findings import Finding
+from gridhunt.report.findings import SEVERITIES, Finding
+from gridhunt.sigma.backend import FULLTEXT_COLUMN, LOWER_SUFFIX
 from gridhunt.sigma.ruleset import CompiledRule
 from gridhunt.sigma.runner import field_expr
 
@@ -34,21 +35,20 @@ def sigma_findings(case: Case, rules: list[CompiledRule]) -> list[Finding]:
         """
     ).fetchall()
     out = []
+    shown: dict[int, list[dict[str, Any]]] = {}
     for idx, computer, n, t0, t1, ev in rows:
         rule = rules[idx]
         evidence = [
             {"source_file": x["source_file"], "source_ref": x["source_ref"], "ts": x["ts"], "event_uid": x["event_uid"]}
             for x in ev
         ]
-        _attach_fields(case, rule, evidence[:FIELDS_SHOWN])
+        shown.setdefault(idx, []).extend(evidence[:FIELDS_SHOWN])
         out.append(
             Finding(
                 detector=DETECTOR,
                 rule_id=rule.rule_id,
                 title=rule.title,
-                severity=rule.level
-                if rule.level in ("informational", "low", "medium", "high", "critical")
-                else "medium",
+                severity=rule.level if rule.level in SEVERITIES else "medium",
                 attack=rule.attack,
                 entity=computer,
                 ts_first=t0,
@@ -63,15 +63,19 @@ def sigma_findings(case: Case, rules: list[CompiledRule]) -> list[Finding]:
                 },
             )
         )
+    variants = case.field_variants()
+    for idx, evidence in shown.items():
+        _attach_fields(case, rules[idx], evidence, variants)
     return out
 
 
-def _attach_fields(case: Case, rule: CompiledRule, evidence: list[dict[str, Any]]) -> None:
+def _attach_fields(
+    case: Case, rule: CompiledRule, evidence: list[dict[str, Any]], variants: dict[str, list[str]]
+) -> None:
     """Add the values of the fields the rule reads, so an analyst sees why it matched."""
-    names = [f for f in rule.fields if f != "gh_fulltext"]
+    names = [f for f in rule.fields if f != FULLTEXT_COLUMN and not f.endswith(LOWER_SUFFIX)]
     if not names or not evidence:
         return
-    variants = case.field_variants()
     cols = ", ".join(f"{field_expr(f, None, variants)}" for f in names)
     uids = [e["event_uid"] for e in evidence]
     got = case.con.execute(

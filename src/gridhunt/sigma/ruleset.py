@@ -84,6 +84,8 @@ class CorrelationSpec:
     references: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     description: str = ""
+    # Sigma spec: false (default) = the referenced rules give no findings of their own
+    generate: bool = False
 
     @property
     def attack(self) -> list[str]:
@@ -181,13 +183,15 @@ def _convert_doc(doc: dict[str, Any], path: str, be: DuckDBBackend) -> CompiledR
             rules=_str_list(c.get("rules")),
             group_by=_str_list(group_by),
             timespan_seconds=_timespan_seconds(c.get("timespan") or c.get("timeframe")),
-            condition=dict(cond) if isinstance(cond, dict) else {},
+            # an extended (string) condition is kept as {"expression": ...} so the engine can say it skips it
+            condition=dict(cond) if isinstance(cond, dict) else ({"expression": str(cond)} if cond else {}),
             aliases={str(k): {str(a): str(b) for a, b in v.items()} for k, v in (c.get("aliases") or {}).items()},
             name=doc.get("name"),
             author=str(doc.get("author") or ""),
             references=_str_list(doc.get("references")),
             tags=_str_list(doc.get("tags")),
             description=str(doc.get("description") or ""),
+            generate=bool(corr.generate),
         )
     rule = SigmaRule.from_dict(doc)
     expr, fields, pyre = be.rule_expression(rule)

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from gridhunt.case import WIN_EVENTS_TABLE, Case, field_key
-from gridhunt.sigma.backend import FULLTEXT_COLUMN, quote_ident, sql_literal
+from gridhunt.sigma.backend import FULLTEXT_COLUMN, LOWER_SUFFIX, quote_ident, sql_literal
 from gridhunt.sigma.logsources import EventSource
 from gridhunt.sigma.ruleset import CompiledRule
 
@@ -73,7 +73,7 @@ def prepare(con: duckdb.DuckDBPyConnection, placeholders: dict[str, list[str]] |
         "CREATE OR REPLACE TEMP MACRO gh_like_escape(s) AS "
         "replace(replace(replace(s, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
     )
-    with contextlib.suppress(duckdb.CatalogException):  # already registered on this connection
+    with contextlib.suppress(duckdb.CatalogException, duckdb.NotImplementedException):  # already registered
         con.create_function("gh_pyregex", _pyregex, ["VARCHAR", "VARCHAR"], "BOOLEAN", type="arrow")
     con.execute("CREATE TABLE IF NOT EXISTS sigma_rules (rule_idx INTEGER, rule_id VARCHAR, title VARCHAR)")
     con.execute("CREATE TABLE IF NOT EXISTS sigma_matches (rule_idx INTEGER, event_uid BIGINT)")
@@ -92,6 +92,8 @@ def field_expr(name: str, src: EventSource | None, variants: dict[str, list[str]
     """SQL (over win_events_data) for a Sigma field as VARCHAR; NULL when the case never saw it.
 
     `variants` maps a lower-cased field name to the spellings stored in the `fields` map."""
+    if name.endswith(LOWER_SUFFIX):
+        return f"lower({field_expr(name[: -len(LOWER_SUFFIX)], src, variants)})"
     renames = {a.lower(): b for a, b in (src.renames if src else ())}
     low = name.lower()
     if low == FULLTEXT_COLUMN:
