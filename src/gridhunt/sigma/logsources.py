@@ -18,7 +18,7 @@ SYSMON = "Microsoft-Windows-Sysmon/Operational"
 class EventSource:
     """A slice of win_events: rows of these channels (and event ids), seen with these renames."""
 
-    channels: tuple[str, ...]
+    channels: tuple[str, ...]  # empty: any channel
     event_ids: tuple[int, ...] = ()
     extra: tuple[tuple[str, str], ...] = ()  # (field, value) equality conditions, e.g. EventType
     renames: tuple[tuple[str, str], ...] = field(default=())  # Sigma field → win_events column
@@ -28,6 +28,10 @@ class EventSource:
         ids = ",".join(map(str, self.event_ids))
         extra = ",".join(f"{k}={v}" for k, v in self.extra)
         return f"{'|'.join(self.channels)}[{ids}]{extra}"
+
+
+# No channel restriction: every Windows event in the case.
+ALL_WINDOWS_EVENTS = EventSource(())
 
 
 def _sysmon(*ids: int, **extra: str) -> EventSource:
@@ -105,4 +109,6 @@ def sources_for(product: str | None, category: str | None, service: str | None) 
     if service:
         chans = service_channels(service)
         return (EventSource(chans),) if chans else ()
+    if product == "windows":
+        return (ALL_WINDOWS_EVENTS,)  # e.g. keyword rules over every Windows log
     return ()

@@ -80,7 +80,7 @@ def prepare(con: duckdb.DuckDBPyConnection, placeholders: dict[str, list[str]] |
 
 
 def _source_filter(src: EventSource, variants: dict[str, list[str]]) -> str:
-    conds = [f"channel IN ({', '.join(sql_literal(c) for c in src.channels)})"]
+    conds = [f"channel IN ({', '.join(sql_literal(c) for c in src.channels)})" if src.channels else "true"]
     if src.event_ids:
         conds.append(f"event_id IN ({', '.join(map(str, src.event_ids))})")
     for fld, val in src.extra:
@@ -158,6 +158,8 @@ def _present_sources(con: duckdb.DuckDBPyConnection) -> set[tuple[str, int]]:
 
 def _has_rows(src: EventSource, present: set[tuple[str, int]]) -> bool:
     """Planning a scan of 150 rules costs ~0.1 s: skip sources the case has no event of."""
+    if not src.channels:
+        return bool(present)
     if src.event_ids:
         return any((ch, eid) in present for ch in src.channels for eid in src.event_ids)
     return any(ch == p[0] for ch in src.channels for p in present)
