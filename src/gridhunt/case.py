@@ -146,7 +146,7 @@ class Case:
 
     def next_event_uid(self) -> int:
         sql = f"SELECT coalesce(max(event_uid), 0) + 1 FROM {WIN_EVENTS_TABLE}"
-        return int(self.con.execute(sql).fetchone()[0])
+        return int(self.con.execute(sql).fetchall()[0][0])  # fetchall: leaves no open result
 
     def register_win_fields(self, first_uid: int) -> None:
         """Record the field names of events from `first_uid` on and rebuild the win_events view."""

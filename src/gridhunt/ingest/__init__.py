@@ -19,6 +19,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from gridhunt.ingest import winevents
 from gridhunt.ingest.base import FileResult, IngestReport
 from gridhunt.ingest.detect import detect, read_head
 
@@ -101,16 +104,34 @@ def _ingest_one(case: Any, path: Path, advance: Any) -> FileResult:
 def _log(case: Any, results: list[FileResult]) -> None:
     if not results:
         return
-    case.con.executemany(
-        "INSERT INTO ingest_log (path, format, records_ok, records_bad, first_error, seconds, skipped_reason)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [[r.path, r.format, r.records_ok, r.records_bad, r.first_error, r.seconds, r.skipped_reason] for r in results],
+    cols = ("path", "format", "records_ok", "records_bad", "first_error", "seconds", "skipped_reason")
+    tbl = pa.table(
+        {
+            "path": pa.array([r.path for r in results], pa.string()),
+            "format": pa.array([r.format for r in results], pa.string()),
+            "records_ok": pa.array([r.records_ok for r in results], pa.int64()),
+            "records_bad": pa.array([r.records_bad for r in results], pa.int64()),
+            "first_error": pa.array([r.first_error for r in results], pa.string()),
+            "seconds": pa.array([r.seconds for r in results], pa.float64()),
+            "skipped_reason": pa.array([r.skipped_reason for r in results], pa.string()),
+        }
     )
+    name = "_gh_ingest_log"
+    case.con.register(name, tbl)
+    try:
+        case.con.execute(f"INSERT INTO ingest_log ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {name}")
+    finally:
+        case.con.unregister(name)
 
 
 def ingest_paths(case: Any, paths: Iterable[Path], progress: Any = None) -> IngestReport:
     """Ingest files and folders into `case`. `progress`: an optional rich.progress.Progress;
-    one task advances by bytes as batches are written."""
+    one task advances by bytes as batches are written.
+
+    Windows events of all files go through one WinEventSink (shared batches, INSERTs in a
+    background thread, one transaction per ~COMMIT_RECORDS rows). If the database fails, the
+    files whose rows were not committed yet are read again one transaction per file, exactly as
+    without the sink, and the rest of the run continues that way."""
     files = list(iter_files(paths))
     task = None
     if progress is not None:
@@ -122,34 +143,74 @@ def ingest_paths(case: Any, paths: Iterable[Path], progress: Any = None) -> Inge
         task = progress.add_task("ingest", total=total or None)
     report = IngestReport()
     first_uid = case.next_event_uid()
-    for path, reason in files:
-        if reason is not None:
-            result = FileResult(str(path.absolute()), None, skipped_reason=reason)
-        else:
-            advance = None
-            before = 0
-            if task is not None:
-                progress.update(task, description=f"ingest {path.name}")
-                before = progress.tasks[task].completed if hasattr(progress, "tasks") else 0
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(winevents.run_sink(case)) if _can_share_transaction(case) else None
 
-                def advance(n: int) -> None:
-                    progress.advance(task, n)
+        def recover() -> None:
+            # the database failed under the sink: redo its uncommitted files one by one
+            nonlocal sink
+            assert sink is not None
+            redo = list(sink.uncommitted)
+            sink.abort()
+            winevents.detach_sink(case, sink)
+            sink = None
+            for i in redo:
+                report.files[i] = _timed(case, files[i][0], None)
 
-            started = time.perf_counter()
-            result = _ingest_one(case, path, advance)
-            if not result.seconds:
-                result.seconds = time.perf_counter() - started
-            if task is not None:
-                # readers without byte progress (or skipped files) still move the bar by their size
-                try:
-                    size = path.stat().st_size
-                except OSError:
-                    size = 0
-                done = (progress.tasks[task].completed - before) if hasattr(progress, "tasks") else 0
-                if size > done:
-                    progress.advance(task, size - done)
-        report.files.append(result)
+        for index, (path, reason) in enumerate(files):
+            if reason is not None:
+                result = FileResult(str(path.absolute()), None, skipped_reason=reason)
+            else:
+                advance = None
+                before = 0
+                if task is not None:
+                    progress.update(task, description=f"ingest {path.name}")
+                    before = progress.tasks[task].completed if hasattr(progress, "tasks") else 0
+
+                    def advance(n: int) -> None:
+                        progress.advance(task, n)
+
+                if sink is not None:
+                    sink.current = index
+                result = _timed(case, path, advance)
+                if task is not None:
+                    # readers without byte progress (or skipped files) still move the bar by their size
+                    try:
+                        size = path.stat().st_size
+                    except OSError:
+                        size = 0
+                    done = (progress.tasks[task].completed - before) if hasattr(progress, "tasks") else 0
+                    if size > done:
+                        progress.advance(task, size - done)
+            report.files.append(result)
+            if sink is not None:
+                if sink.error is None and sink.since_commit >= winevents.COMMIT_RECORDS:
+                    sink.commit()
+                if sink.error is not None:
+                    recover()
+        if sink is not None:
+            sink.close()
+            if sink.error is not None:
+                recover()
     _log(case, report.files)
     if case.next_event_uid() > first_uid:
         case.register_win_fields(first_uid)
     return report
+
+
+def _timed(case: Any, path: Path, advance: Any) -> FileResult:
+    started = time.perf_counter()
+    result = _ingest_one(case, path, advance)
+    if not result.seconds:
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def _can_share_transaction(case: Any) -> bool:
+    """False when the caller holds a transaction on case.con: writers then write inside it."""
+    try:
+        case.con.execute("BEGIN TRANSACTION")
+    except Exception:  # noqa: BLE001 - duckdb.TransactionException: already in one
+        return False
+    case.con.execute("ROLLBACK")
+    return True

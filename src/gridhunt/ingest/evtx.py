@@ -1,7 +1,8 @@
 """Binary EVTX files via the Rust `evtx` parser.
 
 Python only collects each record's JSON text into a list; `WinEventWriter` does the rest in
-DuckDB. Parsing runs in a producer thread so the Rust parser and DuckDB work overlap.
+DuckDB. Inside `ingest_paths` the INSERTs run in the WinEventSink's writer thread, so the Rust
+parser (this thread) and DuckDB work overlap, across file boundaries too.
 
 Damaged files: the `evtx` iterator raises on a bad record or chunk and the next `next()` goes on
 with the rest, so each error is counted and reading continues (stopping at the first error loses
@@ -10,11 +11,8 @@ up to 95% of a damaged file).
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import re
 import struct
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,6 @@ FORMAT = "evtx"
 FORMATS = ("evtx",)
 
 BATCH_RECORDS = 20_000
-QUEUE_BATCHES = 2  # bounded: at most this many parsed batches wait for DuckDB
 # A reader that raises this often in a row without one good record is not going to recover.
 MAX_CONSECUTIVE_ERRORS = 100_000
 
@@ -197,7 +194,7 @@ def ingest(case: Any, path: Path, fmt: str = "evtx", progress: Advance | None = 
         return tally.result(f"not a readable EVTX file: {_reason(exc)}")
 
     with WinEventWriter(case, str(path)) as writer:
-        for item in _threaded(_records(path, chunks)):
+        for item in _records(path, chunks):
             if isinstance(item[0], list):
                 batch = item[0]
                 writer.write(batch)
@@ -213,46 +210,3 @@ def ingest(case: Any, path: Path, fmt: str = "evtx", progress: Advance | None = 
         tally.bad_record(*cut)
     advance(-1)
     return tally.result()
-
-
-def _threaded(source: Iterator[Any]) -> Iterator[Any]:
-    """Run `source` in a producer thread behind a bounded queue.
-
-    The Rust parser (holding the GIL) and DuckDB's C++ (which releases it) then overlap; the
-    queue bound keeps memory at a few batches whatever the file size."""
-    q: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in source:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer to re-raise
-            q.put(exc)
-
-    thread = threading.Thread(target=produce, name="gridhunt-evtx", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # drain so a producer blocked on put() sees `stop`
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.1)
-        thread.join()

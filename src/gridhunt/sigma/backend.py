@@ -13,7 +13,12 @@ import re
 from typing import Any, ClassVar
 
 import re2
-from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionOR
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionOR,
+    ConditionValueExpression,
+)
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
 from sigma.modifiers import SigmaWideModifier, modifier_mapping
@@ -22,7 +27,9 @@ from sigma.types import (
     CompareOperators,
     Placeholder,
     SigmaCasedString,
+    SigmaCIDRExpression,
     SigmaCompareExpression,
+    SigmaExpansion,
     SigmaFieldReference,
     SigmaNumber,
     SigmaRegularExpression,
@@ -264,6 +271,26 @@ class DuckDBBackend(TextQueryBackend):
     ) -> str:
         text = "true" if cond.value.boolean else "false"
         return _safe(f"{self._lowered(self.escape_and_quote_field(cond.field))} = '{text}'")
+
+    # -- values that become an OR of predicates ------------------------------------------------
+    # windash, base64offset and a CIDR that spans several prefixes turn one value into an OR. pySigma
+    # parenthesizes that OR below an AND but neither below a NOT (`not filter` gave `NOT a OR b OR c`)
+    # nor for CIDR at all (`x AND a OR b`): emit each such OR as one group instead.
+    def convert_condition_field_eq_expansion(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return self.group_expression.format(expr=super().convert_condition_field_eq_expansion(cond, state))
+
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return self.group_expression.format(expr=super().convert_condition_field_eq_val_cidr(cond, state))
+
+    def compare_precedence(self, outer: Any, inner: Any) -> bool:
+        expands = isinstance(inner, (ConditionFieldEqualsValueExpression, ConditionValueExpression)) and isinstance(
+            inner.value, (SigmaExpansion, SigmaCIDRExpression)
+        )
+        return True if expands else super().compare_precedence(outer, inner)
 
     # -- regular expressions ----------------------------------------------------------------
     def _regex(self, field: str, regex: SigmaRegularExpression) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
+from sigma.policy.profiles import TrustedPolicy
 from sigma.rule import SigmaRule
 
 from gridhunt.sigma import backend as backend_module
@@ -193,7 +194,8 @@ def _convert_doc(doc: dict[str, Any], path: str, be: DuckDBBackend) -> CompiledR
             description=str(doc.get("description") or ""),
             generate=bool(corr.generate),
         )
-    rule = SigmaRule.from_dict(doc)
+    # Python's re validates regexes: look-around that RE2 refuses still runs (runner's gh_pyregex fallback).
+    rule = SigmaRule.from_dict(doc, policy=TrustedPolicy)
     expr, fields, pyre = be.rule_expression(rule)
     ls = doc.get("logsource") or {}
     return CompiledRule(
