@@ -182,6 +182,9 @@ def _batch_table(uid0: int, segments: Sequence[tuple[str, int, Sequence[str | No
 
 
 def _insert(con: duckdb.DuckDBPyConnection, tbl: pa.Table) -> None:
+    # DuckDB scans one Arrow record batch per thread: split so both cores do the JSON work
+    # (measured 0.55 s -> 0.35 s for 72k records); preserve_insertion_order keeps uid order.
+    tbl = pa.Table.from_batches(tbl.to_batches(max_chunksize=max(4096, tbl.num_rows // 4 + 1)))
     con.register(_BATCH, tbl)
     try:
         con.execute(_INSERT_SQL)
