@@ -108,12 +108,14 @@ class Case:
     _tmpdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, path: str | Path | None = None, memory_limit: str = "1GB", read_only: bool = False) -> Case:
+    def open(cls, path: str | Path | None = None, memory_limit: str | None = None, read_only: bool = False) -> Case:
         tmpdir = None
         if path is None:
             tmpdir = tempfile.TemporaryDirectory(prefix="gridhunt-")
             path = Path(tmpdir.name) / "case.duckdb"
         path = Path(path)
+        # DuckDB's buffer pool; the rest of the process (Arrow batches, Python) comes on top.
+        memory_limit = memory_limit or os.environ.get("GRIDHUNT_MEMORY_LIMIT", "512MB")
         config = {"memory_limit": memory_limit, "preserve_insertion_order": "true", "checkpoint_threshold": "256MB"}
         # Only disable autoloading: extensions must never be fetched at run time.
         config["autoinstall_known_extensions"] = "false"
