@@ -10,7 +10,6 @@ from typing import Any
 from gridhunt.demo.generator import generate
 from gridhunt.demo.scorecard import score
 
-
 # Not logs: update artifacts, signatures, keys and certificates are read by the update and vendor
 # checks, not ingested; the change calendar and geo table wait for their analytics.
 NOT_INGESTED = ("updates/artifacts", "context/certs", "context/keys", "context/change_windows.csv", "context/geoip.csv")
