@@ -122,7 +122,18 @@ def run_rules(
     prepare(con, placeholders)
     con.execute("DELETE FROM sigma_rules")
     con.execute("DELETE FROM sigma_matches")
-    con.executemany("INSERT INTO sigma_rules VALUES (?, ?, ?)", [(i, r.rule_id, r.title) for i, r in enumerate(rules)])
+    names = pa.table(  # executemany costs ~0.4 ms a row: 1.2 s for the packaged rules
+        {
+            "rule_idx": pa.array(range(len(rules)), pa.int32()),
+            "rule_id": pa.array([r.rule_id for r in rules], pa.string()),
+            "title": pa.array([r.title for r in rules], pa.string()),
+        }
+    )
+    con.register("_gh_rule_names", names)
+    try:
+        con.execute("INSERT INTO sigma_rules SELECT * FROM _gh_rule_names")
+    finally:
+        con.unregister("_gh_rule_names")
     columns = case.field_variants()
     stats = RunStats()
     by_source: dict[str, tuple[EventSource, list[int]]] = {}
