@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from gridhunt.sql import quote_ident, sql_literal
+
 SCHEMA_VERSION = 1
 
 # Fixed columns of win_events; every EventData/UserData field seen becomes one more VARCHAR column.
@@ -120,7 +122,7 @@ class Case:
         # Only disable autoloading: extensions must never be fetched at run time.
         config["autoinstall_known_extensions"] = "false"
         con = duckdb.connect(str(path), read_only=read_only, config=config)
-        con.execute(f"SET temp_directory='{_sql_str(str(path) + '.tmp')}'")
+        con.execute(f"SET temp_directory={sql_literal(str(path) + '.tmp')}")
         case = cls(con=con, path=path, temporary=tmpdir is not None, _tmpdir=tmpdir)
         if not read_only:
             case._create_schema()
@@ -171,11 +173,11 @@ class Case:
     def refresh_win_events_view(self) -> None:
         cols = []
         for low, names in sorted(self.field_variants().items())[:MAX_FIELD_COLUMNS]:
-            expr = ", ".join(f"fields[{_lit(n)}]" for n in names)
+            expr = ", ".join(f"fields[{sql_literal(n)}]" for n in names)
             expr = f"coalesce({expr})" if len(names) > 1 else expr
             # a field named like a base column (EventData.Channel) must not hide the System value
             alias = f"ed_{names[0]}" if low in WIN_EVENTS_BASE_NAMES or low == "fields" else names[0]
-            cols.append(f"{expr} AS {_ident(alias)}")
+            cols.append(f"{expr} AS {quote_ident(alias)}")
         extra = (", " + ", ".join(cols)) if cols else ""
         self.con.execute(
             f"CREATE OR REPLACE VIEW win_events AS SELECT * EXCLUDE (fields){extra} FROM {WIN_EVENTS_TABLE}"
@@ -199,16 +201,6 @@ def field_key(name: str) -> str:
     return name.lower().replace(" ", "")
 
 
-def _sql_str(s: str) -> str:
-    return s.replace("'", "''")
-
-
-def _lit(s: str) -> str:
-    return "'" + _sql_str(s) + "'"
-
-
-def _ident(s: str) -> str:
-    return '"' + s.replace('"', '""') + '"'
 
 
 def default_threads() -> int:

@@ -65,14 +65,6 @@ _BASE_SELECT = """uid AS event_uid,
     data AS raw"""
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_literal(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _arrow_strings(values: Sequence[str]) -> pa.Array:
     try:
         return pa.array(values, pa.string())

@@ -40,6 +40,8 @@ from sigma.types import (
     TimestampPart,
 )
 
+from gridhunt.sql import quote_ident, sql_literal
+
 # The view column that holds all of an event's field values, for keyword (unbound) searches.
 FULLTEXT_COLUMN = "gh_fulltext"
 
@@ -49,14 +51,6 @@ modifier_mapping.setdefault("utf16le", SigmaWideModifier)
 # A field name with this suffix is the lower-cased field: the runner's view computes lower() once per
 # row and field, not once per predicate (a rule with 300 `contains` on CommandLine would pay 300x).
 LOWER_SUFFIX = "#lower"
-
-
-def sql_literal(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _like_escape(s: str) -> str:

@@ -19,9 +19,10 @@ import duckdb
 import pyarrow as pa
 
 from gridhunt.case import WIN_EVENTS_TABLE, Case, field_key
-from gridhunt.sigma.backend import FULLTEXT_COLUMN, LOWER_SUFFIX, quote_ident, sql_literal
+from gridhunt.sigma.backend import FULLTEXT_COLUMN, LOWER_SUFFIX
 from gridhunt.sigma.logsources import EventSource
 from gridhunt.sigma.ruleset import CompiledRule
+from gridhunt.sql import quote_ident, sql_literal
 
 # Sigma's names for the System fields → win_events base columns.
 SYSTEM_FIELDS = {
