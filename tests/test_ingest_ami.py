@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import orjson
-import pytest
 
 from gridhunt.case import Case
 from gridhunt.ingest import ami
+from tests.conftest import TEST_DATA, data_files, rows, sniff_and_ingest, utc
 
-DATA = Path(__file__).parent / "data" / "ami"
-OTHER = [p for d in ("zeek", "netlog", "context") for p in (DATA.parent / d).rglob("*") if p.is_file()]
-
-
-@pytest.fixture
-def case(tmp_path: Path):
-    c = Case.open(tmp_path / "c.duckdb")
-    yield c
-    c.close()
-
-
-def load(case: Case, path: Path):
-    fmt = ami.sniff(path.read_bytes()[:8192], path)
-    assert fmt is not None, path
-    return ami.ingest(case, path, fmt)
-
-
-def rows(case: Case, sql: str) -> list[tuple]:
-    return case.con.execute(sql).fetchall()
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+DATA = TEST_DATA / "ami"
+OTHER = data_files("zeek", "netlog", "context")
+load = partial(sniff_and_ingest, ami)
 
 
 def test_sniff() -> None:

@@ -11,17 +11,9 @@ import pytest
 
 from gridhunt.case import Case
 from gridhunt.ingest import ingest_paths
+from tests.conftest import SAMPLES, TEST_DATA, needs_samples
 
-DATA = Path(__file__).parent / "data" / "ingest"
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "evtx-samples"  # ../shared beside the repo
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"{SAMPLES} not present")
-
-
-@pytest.fixture
-def case(tmp_path: Path):
-    c = Case.open(tmp_path / "c.duckdb")
-    yield c
-    c.close()
+DATA = TEST_DATA / "ingest"
 
 
 @pytest.fixture

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-
-import pytest
 
 from gridhunt.case import Case
 from gridhunt.ingest import context
+from tests.conftest import TEST_DATA, data_files, rows, sniff_and_ingest, utc
 
-DATA = Path(__file__).parent / "data" / "context"
-OTHER = [p for d in ("zeek", "netlog", "ami") for p in (DATA.parent / d).rglob("*") if p.is_file()]
-
-
-@pytest.fixture
-def case(tmp_path: Path):
-    c = Case.open(tmp_path / "c.duckdb")
-    yield c
-    c.close()
-
-
-def load(case: Case, path: Path):
-    fmt = context.sniff(path.read_bytes()[:8192], path)
-    assert fmt is not None, path
-    return context.ingest(case, path, fmt)
-
-
-def rows(case: Case, sql: str) -> list[tuple]:
-    return case.con.execute(sql).fetchall()
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+DATA = TEST_DATA / "context"
+OTHER = data_files("zeek", "netlog", "ami")
+load = partial(sniff_and_ingest, context)
 
 
 def test_sniff() -> None:

@@ -12,21 +12,7 @@ import pytest
 from gridhunt.case import Case
 from gridhunt.ingest import ingest_paths
 from gridhunt.ingest.base import IngestReport
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"  # the repo clone sits beside ../shared
-SAMPLES = SHARED / "evtx-samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"{SAMPLES} not present")
-
-
-@pytest.fixture
-def case(tmp_path: Path):
-    c = Case.open(tmp_path / "c.duckdb")
-    yield c
-    c.close()
-
-
-def rows(case: Case, sql: str, params: list | None = None) -> list[tuple]:
-    return case.con.execute(sql, params or []).fetchall()
+from tests.conftest import SAMPLES, needs_samples, rows
 
 
 @pytest.fixture(scope="module")

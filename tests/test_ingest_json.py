@@ -9,21 +9,10 @@ import pytest
 
 from gridhunt.case import WIN_EVENTS_BASE_NAMES, Case
 from gridhunt.ingest import ami, context, evtx, ingest_paths, jsonlog, netlog, zeek
+from tests.conftest import SHARED, TEST_DATA, rows
 
-DATA = Path(__file__).parent / "data" / "ingest"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"  # the repo clone sits beside ../shared
+DATA = TEST_DATA / "ingest"
 REGRESSION = SHARED / "sigma" / "regression_data"
-
-
-@pytest.fixture
-def case(tmp_path: Path):
-    c = Case.open(tmp_path / "c.duckdb")
-    yield c
-    c.close()
-
-
-def rows(case: Case, sql: str, params: list | None = None) -> list[tuple]:
-    return case.con.execute(sql, params or []).fetchall()
 
 
 def test_sniff_formats() -> None:

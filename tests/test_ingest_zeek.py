@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-
-import pytest
 
 from gridhunt.case import Case
 from gridhunt.ingest import zeek
+from tests.conftest import TEST_DATA, data_files, rows, sniff_and_ingest, utc
 
-DATA = Path(__file__).parent / "data" / "zeek"
-OTHER = [p for d in ("netlog", "ami", "context") for p in (DATA.parent / d).rglob("*") if p.is_file()]
-
-
-@pytest.fixture
-def case(tmp_path: Path):
-    c = Case.open(tmp_path / "c.duckdb")
-    yield c
-    c.close()
-
-
-def load(case: Case, path: Path):
-    fmt = zeek.sniff(path.read_bytes()[:8192], path)
-    assert fmt is not None, path
-    return zeek.ingest(case, path, fmt)
-
-
-def rows(case: Case, sql: str) -> list[tuple]:
-    return case.con.execute(sql).fetchall()
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+DATA = TEST_DATA / "zeek"
+OTHER = data_files("netlog", "ami", "context")
+load = partial(sniff_and_ingest, zeek)
 
 
 def test_sniff_tsv_json_gzip_and_not_others() -> None:

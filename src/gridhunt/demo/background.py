@@ -87,6 +87,41 @@ def encode_ps(script: str) -> str:
     return base64.b64encode(script.encode("utf-16-le")).decode()
 
 
+
+def firmware_push(
+    net: Net,
+    w: World,
+    ch: Change,
+    src: str,
+    dur: float,
+    ob: int,
+    rb: int,
+    target_type: str,
+    target_id: str,
+    count: int,
+    params: dict[str, Any],
+    tag: str | None = None,
+) -> None:
+    """The head-end fetches an image from the vendor's update channel, then pushes it under change `ch`."""
+    assert w.vendor_svc is not None
+    channel = f"updates.{w.vendor_domain}"
+    net.https(
+        ch.start + 10 * MINUTE, src, w.external[channel], channel, dur=dur, ob=ob, rb=rb, rule="AMI-VENDOR-UPDATES"
+    )
+    net.ami(
+        ch.start + 20 * MINUTE,
+        "headend",
+        "headend",
+        w.vendor_svc.sam,
+        src,
+        "firmware_push",
+        target_type,
+        target_id,
+        count,
+        {"ticket": ch.ticket, "channel": channel, **params},
+        tag=tag,
+    )
+
 class Background:
     def __init__(
         self,
@@ -917,30 +952,19 @@ class Background:
         he, mdm = w.h("headend01"), w.h("mdm01")
         gw = w.h("proxy01")
         # Nightly billing read of the whole fleet: bulk, off-hours and entirely normal.
-        self.net.ami(
-            day0 + 30 * MINUTE,
-            "headend",
-            "mdm",
-            "svc_mdm",
-            mdm.ip,
-            "bulk_job",
-            "meter",
-            "ALL",
-            len(w.meters),
-            {"job": "read", "schedule": "daily-billing"},
-        )
-        self.net.ami(
-            day0 + 95 * MINUTE,
-            "headend",
-            "mdm",
-            "svc_mdm",
-            mdm.ip,
-            "bulk_job",
-            "meter",
-            "ALL",
-            len(w.meters),
-            {"job": "validate", "schedule": "daily-vee"},
-        )
+        for minute, job, schedule in [(30, "read", "daily-billing"), (95, "validate", "daily-vee")]:
+            self.net.ami(
+                day0 + minute * MINUTE,
+                "headend",
+                "mdm",
+                "svc_mdm",
+                mdm.ip,
+                "bulk_job",
+                "meter",
+                "ALL",
+                len(w.meters),
+                {"job": job, "schedule": schedule},
+            )
         # The vendor's analytics integration pulls reads every hour with its API token.
         rot = at(TOKEN_ROTATE_BY[0], TOKEN_ROTATE_BY[1])
         src = f"203.0.113.{40 + self.w.seed % 7}"
@@ -1035,28 +1059,18 @@ class Background:
             ch = self.cal[key]
             if ch.start // DAY != day0 // DAY:
                 continue
-            assert w.vendor_svc is not None
-            self.net.https(
-                ch.start + 10 * MINUTE,
+            firmware_push(
+                self.net,
+                w,
+                ch,
                 he.ip,
-                w.external[f"updates.{w.vendor_domain}"],
-                f"updates.{w.vendor_domain}",
-                dur=30.0,
-                ob=4000,
-                rb=9_000_000,
-                rule="AMI-VENDOR-UPDATES",
-            )
-            self.net.ami(
-                ch.start + 20 * MINUTE,
-                "headend",
-                "headend",
-                w.vendor_svc.sam,
-                he.ip,
-                "firmware_push",
+                30.0,
+                4000,
+                9_000_000,
                 target_type,
                 "ALL" if target_type != "meter" else ",".join(w.feeders[:5]),
                 count,
-                {"ticket": ch.ticket, "channel": f"updates.{w.vendor_domain}", "change": key},
+                {"change": key},
             )
         ch = self.cal["mdm_reindex"]
         if ch.start // DAY == day0 // DAY:

@@ -12,7 +12,7 @@ import base64
 import random
 from typing import Any
 
-from gridhunt.demo.background import PS, Background, encode_ps
+from gridhunt.demo.background import PS, Background, encode_ps, firmware_push
 from gridhunt.demo.context import TOKEN_OLD, TOKEN_ROTATE_BY, Change
 from gridhunt.demo.labels import LabelBook
 from gridhunt.demo.netlog import Net
@@ -994,33 +994,18 @@ class Intrusion:
             [f"{w.vendor_slug}-collector-fw-4.2.1.bin", w.h("headend01").name],
         )
         he = w.h("headend01")
-        assert w.vendor_svc is not None
-        self.net.https(
-            ch.start + 10 * MINUTE,
+        firmware_push(
+            self.net,
+            w,
+            ch,
             he.ip,
-            w.external[f"updates.{w.vendor_domain}"],
-            f"updates.{w.vendor_domain}",
-            dur=20.0,
-            ob=3000,
-            rb=40_000,
-            rule="AMI-VENDOR-UPDATES",
-        )
-        self.net.ami(
-            ch.start + 20 * MINUTE,
-            "headend",
-            "headend",
-            w.vendor_svc.sam,
-            he.ip,
-            "firmware_push",
+            20.0,
+            3000,
+            40_000,
             "collector",
             "ALL",
             len(w.collectors),
-            {
-                "ticket": ch.ticket,
-                "channel": f"updates.{w.vendor_domain}",
-                "change": "collector_fw_421",
-                "image": f"{w.vendor_slug}-collector-fw-4.2.1.bin",
-            },
+            {"change": "collector_fw_421", "image": f"{w.vendor_slug}-collector-fw-4.2.1.bin"},
             tag=lab,
         )
         for row in self.updates:

@@ -557,6 +557,11 @@ def r_ami(
     ).decode()
 
 
+def _tagged(tag: str | None, fields: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+    """A sink tag: the label with the fields that identify its record, or None when untagged."""
+    return None if tag is None else (tag, fields)
+
+
 class Net:
     """Emit consistent records for one network action across Zeek, firewall and VPN."""
 
@@ -599,16 +604,12 @@ class Net:
         denied = action == "deny"
         if zeek:
             state, hist = ("S0", "S") if denied else (("SF", "ShADadFf") if proto == "tcp" else ("SF", "Dd"))
-            t = None if tag is None else (tag, {"id.orig_h": src, "id.resp_h": dst, "id.resp_p": str(dport)})
+            t = _tagged(tag, {"id.orig_h": src, "id.resp_h": dst, "id.resp_p": str(dport)})
             self.s["conn"].add(
                 ts, r_conn, uid, src, sport, dst, dport, proto, service, dur, ob, rb, state, hist, tag=t
             )
         if fw:
-            t = (
-                None
-                if tag is None
-                else (tag, {"src_ip": src, "dst_ip": dst, "dst_port": str(dport), "action": action})
-            )
+            t = _tagged(tag, {"src_ip": src, "dst_ip": dst, "dst_port": str(dport), "action": action})
             self.s["fw"].add(
                 ts,
                 r_fw,
@@ -638,7 +639,7 @@ class Net:
         ttl: int = 300,
         tag: str | None = None,
     ) -> None:
-        t = None if tag is None else (tag, {"id.orig_h": src, "query": query, "qtype_name": qtype})
+        t = _tagged(tag, {"id.orig_h": src, "query": query, "qtype_name": qtype})
         self.s["dns"].add(
             ts,
             r_dns,
@@ -675,7 +676,7 @@ class Net:
         port: int = 443,
     ) -> str:
         uid, sport = self.flow(ts, src, dst, port, "tcp", "ssl", dur, ob, rb, fw, rule, tag=tag)
-        t = None if tag is None else (tag, {"id.orig_h": src, "server_name": sni})
+        t = _tagged(tag, {"id.orig_h": src, "server_name": sni})
         self.s["ssl"].add(
             ts + 2000,
             r_ssl,
@@ -715,7 +716,7 @@ class Net:
         uid, sport = self.flow(
             ts, src, dst, 80, "tcp", "http", dur, req_len + 400, resp_len + 300, fw, rule, tag=tag
         )
-        t = None if tag is None else (tag, {"id.orig_h": src, "host": host, "method": method})
+        t = _tagged(tag, {"id.orig_h": src, "host": host, "method": method})
         self.s["http"].add(
             ts + 1500,
             r_http,
@@ -750,7 +751,7 @@ class Net:
         dur: float = 0.0,
         tag: str | None = None,
     ) -> None:
-        t = None if tag is None else (tag, {"user": user, "src_ip": src, "event": event})
+        t = _tagged(tag, {"user": user, "src_ip": src, "event": event})
         self.s["vpn"].add(ts, r_vpn, user, src, assigned, event, reason, session, bin_, bout, dur, tag=t)
 
     def ami(
@@ -768,5 +769,5 @@ class Net:
         result: str = "ok",
         tag: str | None = None,
     ) -> None:
-        t = None if tag is None else (tag, {"user": user, "action": action, "target_id": tid})
+        t = _tagged(tag, {"user": user, "action": action, "target_id": tid})
         self.s[sink].add(ts, r_ami, system, user, src, action, ttype, tid, count, params, result, tag=t)

@@ -64,93 +64,66 @@ def build_updates(w: World, evidence: Path, cal: dict[str, Change]) -> tuple[lis
         return hashlib.sha256(on_disk).hexdigest(), f"artifacts/{name}.sig"
 
     rows: list[UpdateRow] = []
+
+    def rollout(
+        change: str,
+        first: int,
+        step: int,
+        targets: list[str],
+        product: str,
+        version: str,
+        artifact: str,
+        sha: str,
+        sig: str,
+        vendor: str = w.vendor,
+        via: str = channel,
+        tampered: bool = False,
+    ) -> None:
+        """One update-log row a target, `first` minutes into the change window then every `step`."""
+        for i, target in enumerate(targets):
+            rows.append(
+                UpdateRow(
+                    cal[change].start + (first + step * i) * MINUTE,
+                    target,
+                    product,
+                    version,
+                    vendor,
+                    f"artifacts/{artifact}",
+                    sha,
+                    sig,
+                    via,
+                    tampered=tampered,
+                )
+            )
+
     he = f"{slug}-headend-7.4.3.pkg"
     sha, sig = vendor_artifact(he, blob(he, b"PK\x03\x04", 48 * 1024))
-    rows.append(
-        UpdateRow(
-            cal["headend_upgrade"].start + 25 * MINUTE,
-            w.h("headend01").name,
-            f"{w.vendor} HeadEnd",
-            "7.4.3",
-            w.vendor,
-            f"artifacts/{he}",
-            sha,
-            sig,
-            channel,
-        )
-    )
+    rollout("headend_upgrade", 25, 0, [w.h("headend01").name], f"{w.vendor} HeadEnd", "7.4.3", he, sha, sig)
     c420 = f"{slug}-collector-fw-4.2.0.bin"
     sha, sig = vendor_artifact(c420, blob(c420, b"MCFW", 32 * 1024))
-    for i, col in enumerate(w.collectors):
-        rows.append(
-            UpdateRow(
-                cal["collector_fw_420"].start + (20 + 3 * i) * MINUTE,
-                col.name,
-                f"{w.vendor} Collector Firmware",
-                "4.2.0",
-                w.vendor,
-                f"artifacts/{c420}",
-                sha,
-                sig,
-                channel,
-            )
-        )
+    collectors = [col.name for col in w.collectors]
+    rollout("collector_fw_420", 20, 3, collectors, f"{w.vendor} Collector Firmware", "4.2.0", c420, sha, sig)
     mfw = f"{slug}-meter-fw-2.9.8.bin"
     sha, sig = vendor_artifact(mfw, blob(mfw, b"MCFW", 24 * 1024))
-    for i, fdr in enumerate(w.feeders[:5]):
-        rows.append(
-            UpdateRow(
-                cal["meter_fw"].start + (15 + 25 * i) * MINUTE,
-                f"meters@{fdr}",
-                f"{w.vendor} Meter Firmware",
-                "2.9.8",
-                w.vendor,
-                f"artifacts/{mfw}",
-                sha,
-                sig,
-                channel,
-            )
-        )
+    meters = [f"meters@{fdr}" for fdr in w.feeders[:5]]
+    rollout("meter_fw", 15, 25, meters, f"{w.vendor} Meter Firmware", "2.9.8", mfw, sha, sig)
     # The hotfix: the vendor's build system signed the genuine image, but the image served
     # from the breached update channel carries an implant appended after signing.
     c421 = f"{slug}-collector-fw-4.2.1.bin"
     genuine = blob(c421, b"MCFW", 32 * 1024)
     tampered = genuine[:-4096] + b"IMPL" + rng.randbytes(4092)
     sha, sig = vendor_artifact(c421, genuine, applied=tampered)
-    for i, col in enumerate(w.collectors):
-        rows.append(
-            UpdateRow(
-                cal["collector_fw_421"].start + (30 + 2 * i) * MINUTE,
-                col.name,
-                f"{w.vendor} Collector Firmware",
-                "4.2.1",
-                w.vendor,
-                f"artifacts/{c421}",
-                sha,
-                sig,
-                channel,
-                tampered=True,
-            )
-        )
+    rollout(
+        "collector_fw_421", 30, 2, collectors, f"{w.vendor} Collector Firmware", "4.2.1", c421, sha, sig, tampered=True
+    )
     # Another vendor's patch, installed by hand and unsigned: normal for that vendor, not an attack.
     dms = "gridos-dms-11.2.4.msp"
     dms_bytes = blob(dms, b"\xd0\xcf\x11\xe0", 40 * 1024)
     (art_dir / dms).write_bytes(dms_bytes)
     written.append(f"updates/artifacts/{dms}")
-    for i, key_name in enumerate(["dms01", "dms02"]):
-        rows.append(
-            UpdateRow(
-                cal["dms_patch"].start + (10 + 20 * i) * MINUTE,
-                w.h(key_name).name,
-                "GridOS DMS",
-                "11.2.4",
-                "GridOS Systems",
-                f"artifacts/{dms}",
-                hashlib.sha256(dms_bytes).hexdigest(),
-                "",
-                "manual",
-            )
-        )
+    dms_hosts = [w.h(key_name).name for key_name in ["dms01", "dms02"]]
+    dms_sha = hashlib.sha256(dms_bytes).hexdigest()
+    rollout("dms_patch", 10, 20, dms_hosts, "GridOS DMS", "11.2.4", dms, dms_sha, "", "GridOS Systems", "manual")
     (art_dir / "manifest.sha256").write_text(
         "".join(f"{h}  {n}\n" for h, n in sorted(manifest, key=lambda x: x[1])), encoding="utf-8"
     )

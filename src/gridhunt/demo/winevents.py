@@ -480,6 +480,19 @@ class WinLog:
         }
         return self._sec(ts, dc, eid, d)
 
+    def _kerberos_client(self, ip: str) -> dict[str, str]:
+        return {"IpAddress": f"::ffff:{ip}", "IpPort": str(self.rng.randrange(49152, 65535))}
+
+    def _preauth(self, ip: str) -> dict[str, str]:
+        """The tail of a Kerberos pre-authentication event (4768, 4771): client address, no certificate."""
+        return {
+            "PreAuthType": "2",
+            **self._kerberos_client(ip),
+            "CertIssuerName": "",
+            "CertSerialNumber": "",
+            "CertThumbprint": "",
+        }
+
     def e4768(self, ts: int, dc: Host, user: User, ip: str, status: str = "0x0") -> str:
         d = {
             "TargetUserName": user.sam,
@@ -490,12 +503,7 @@ class WinLog:
             "TicketOptions": "0x40810010",
             "Status": status,
             "TicketEncryptionType": "0x12",
-            "PreAuthType": "2",
-            "IpAddress": f"::ffff:{ip}",
-            "IpPort": str(self.rng.randrange(49152, 65535)),
-            "CertIssuerName": "",
-            "CertSerialNumber": "",
-            "CertThumbprint": "",
+            **self._preauth(ip),
         }
         return self._sec(ts, dc, 4768, d)
 
@@ -517,8 +525,7 @@ class WinLog:
             "ServiceSid": service_sid,
             "TicketOptions": options,
             "TicketEncryptionType": etype,
-            "IpAddress": f"::ffff:{ip}",
-            "IpPort": str(self.rng.randrange(49152, 65535)),
+            **self._kerberos_client(ip),
             "Status": "0x0",
             "LogonGuid": self._guid(),
             "TransmittedServices": "-",
@@ -532,12 +539,7 @@ class WinLog:
             "ServiceName": f"krbtgt/{self.w.dns_domain.upper()}",
             "TicketOptions": "0x40810010",
             "Status": "0x18",
-            "PreAuthType": "2",
-            "IpAddress": f"::ffff:{ip}",
-            "IpPort": str(self.rng.randrange(49152, 65535)),
-            "CertIssuerName": "",
-            "CertSerialNumber": "",
-            "CertThumbprint": "",
+            **self._preauth(ip),
         }
         return self._sec(ts, dc, 4771, d)
 
