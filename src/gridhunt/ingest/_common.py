@@ -6,15 +6,17 @@ table per batch (`INSERT ... BY NAME`), never row by row.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from gridhunt.ingest.base import Advance, Tally
@@ -310,6 +312,51 @@ def iter_lines(path: Path, tally: Tally, progress: Advance | None = None) -> Ite
                 yield n, line.rstrip("\r\n")
     except (EOFError, OSError, zlib.error) as exc:
         tally.bad_record(f"line {n + 1}", f"unreadable after line {n}: {exc}")
+
+
+def iter_json_objects(path: Path, tally: Tally, progress: Advance | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each JSON-object line; blank lines skipped, bad ones counted."""
+    for n, line in iter_lines(path, tally, progress):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            tally.bad_record(f"line {n}", f"invalid JSON: {exc}")
+            continue
+        if not isinstance(obj, dict):
+            tally.bad_record(f"line {n}", "not a JSON object")
+            continue
+        yield n, obj
+
+
+def iter_csv_records(
+    path: Path, tally: Tally, progress: Advance | None, required: Iterable[str], wanted: Iterable[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, {column: text}) of the `wanted` columns for each CSV row with the header's
+    width; a header lacking a `required` column is one bad record and nothing more is read."""
+    line = 1
+    try:
+        with TextSource(path, progress) as source:
+            reader = csv.reader(source.text)
+            header = [h.strip().strip('"').lower().lstrip("\ufeff") for h in next(reader, [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                tally.bad_record("line 1", f"header lacks {', '.join(missing)}")
+                return
+            keep = set(wanted)
+            index = {name: i for i, name in enumerate(header) if name in keep}
+            for record in reader:
+                source.tick()
+                line = reader.line_num
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                if len(record) != len(header):
+                    tally.bad_record(f"line {line}", f"expected {len(header)} columns, got {len(record)}")
+                    continue
+                yield line, {k: record[i] for k, i in index.items()}
+    except (csv.Error, EOFError, OSError) as exc:
+        tally.bad_record(f"line {line + 1}", f"unreadable after line {line}: {exc}")
 
 
 _ISO_FRACTION = re.compile(r"(\.\d{6})\d+")

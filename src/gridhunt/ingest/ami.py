@@ -19,9 +19,9 @@ import orjson
 from gridhunt.ingest._common import (
     BadValue,
     Sink,
-    TextSource,
     head_text,
-    iter_lines,
+    iter_csv_records,
+    iter_json_objects,
     to_int,
     to_micros,
     to_str,
@@ -189,17 +189,7 @@ def ingest(case: Any, path: Path, fmt: str, progress: Advance | None = None) -> 
 
 def _read_jsonl(path: Path, tally: Tally, writer: _Writer, progress: Advance | None) -> None:
     src = str(path)
-    for n, line in iter_lines(path, tally, progress):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            tally.bad_record(f"line {n}", f"invalid JSON: {exc}")
-            continue
-        if not isinstance(obj, dict):
-            tally.bad_record(f"line {n}", "not a JSON object")
-            continue
+    for n, obj in iter_json_objects(path, tally, progress):
         try:
             writer.add(_record(obj, src, f"line {n}"))
         except BadValue as exc:
@@ -210,29 +200,10 @@ def _read_jsonl(path: Path, tally: Tally, writer: _Writer, progress: Advance | N
 
 def _read_csv(path: Path, tally: Tally, writer: _Writer, progress: Advance | None) -> None:
     src = str(path)
-    line = 1
-    try:
-        with TextSource(path, progress) as source:
-            reader = csv.reader(source.text)
-            header = [h.strip().strip('"').lower().lstrip("\ufeff") for h in next(reader, [])]
-            missing = [c for c in _REQUIRED if c not in header]
-            if missing:
-                tally.bad_record("line 1", f"header lacks {', '.join(missing)}")
-                return
-            index = {name: i for i, name in enumerate(header) if name in COLUMNS}
-            for record in reader:
-                source.tick()
-                line = reader.line_num
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue
-                if len(record) != len(header):
-                    tally.bad_record(f"line {line}", f"expected {len(header)} columns, got {len(record)}")
-                    continue
-                try:
-                    writer.add(_record({k: record[i] for k, i in index.items()}, src, f"line {line}"))
-                except BadValue as exc:
-                    tally.bad_record(f"line {line}", str(exc))
-                    continue
-                tally.ok += 1
-    except (csv.Error, EOFError, OSError) as exc:
-        tally.bad_record(f"line {line + 1}", f"unreadable after line {line}: {exc}")
+    for line, rec in iter_csv_records(path, tally, progress, _REQUIRED, COLUMNS):
+        try:
+            writer.add(_record(rec, src, f"line {line}"))
+        except BadValue as exc:
+            tally.bad_record(f"line {line}", str(exc))
+            continue
+        tally.ok += 1

@@ -27,6 +27,7 @@ from gridhunt.ingest._common import (
     Sink,
     TextSource,
     head_text,
+    iter_csv_records,
     to_int,
     to_micros,
     to_str,
@@ -374,49 +375,32 @@ def _resolve(base: Path, value: str | None) -> str | None:
 def _read_updates(case: Any, path: Path, tally: Tally, progress: Advance | None) -> None:
     sink = Sink(case, "updates")
     base = path.parent
-    line = 1
-    try:
-        with TextSource(path, progress) as source:
-            reader = csv.reader(source.text)
-            header = [h.strip().strip('"').lower().lstrip("\ufeff") for h in next(reader, [])]
-            missing = [c for c in ("ts_applied", "target", "product", "version") if c not in header]
-            if missing:
-                tally.bad_record("line 1", f"header lacks {', '.join(missing)}")
-                return
-            index = {name: i for i, name in enumerate(header) if name in UPDATE_COLUMNS}
-            for record in reader:
-                source.tick()
-                line = reader.line_num
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue
-                if len(record) != len(header):
-                    tally.bad_record(f"line {line}", f"expected {len(header)} columns, got {len(record)}")
-                    continue
-                r = {k: to_str(record[i]) for k, i in index.items()}
-                try:
-                    ts = _ts(r.get("ts_applied"), "ts_applied")
-                    if ts is None:
-                        raise BadValue("ts_applied: missing")
-                    row = {
-                        "ts_applied": ts,
-                        "target": _need(r, "target"),
-                        "product": _need(r, "product"),
-                        "version": _need(r, "version"),
-                        "vendor": r.get("vendor"),
-                        # kept as written, even malformed: assess compares it with the artifact and
-                        # the vendor manifest, and a mangled hash there is itself a finding
-                        "artifact_sha256": (r.get("artifact_sha256") or "").lower() or None,
-                        "signature_ref": _resolve(base, r.get("signature")),
-                        "channel": r.get("channel"),
-                        "artifact_path": _resolve(base, r.get("artifact")),
-                        "source_file": str(path),
-                        "source_ref": f"line {line}",
-                    }
-                except BadValue as exc:
-                    tally.bad_record(f"line {line}", str(exc))
-                    continue
-                sink.add(row)
-                tally.ok += 1
-    except (csv.Error, EOFError, OSError) as exc:
-        tally.bad_record(f"line {line + 1}", f"unreadable after line {line}: {exc}")
+    for line, rec in iter_csv_records(
+        path, tally, progress, ("ts_applied", "target", "product", "version"), UPDATE_COLUMNS
+    ):
+        r = {k: to_str(v) for k, v in rec.items()}
+        try:
+            ts = _ts(r.get("ts_applied"), "ts_applied")
+            if ts is None:
+                raise BadValue("ts_applied: missing")
+            row = {
+                "ts_applied": ts,
+                "target": _need(r, "target"),
+                "product": _need(r, "product"),
+                "version": _need(r, "version"),
+                "vendor": r.get("vendor"),
+                # kept as written, even malformed: assess compares it with the artifact and
+                # the vendor manifest, and a mangled hash there is itself a finding
+                "artifact_sha256": (r.get("artifact_sha256") or "").lower() or None,
+                "signature_ref": _resolve(base, r.get("signature")),
+                "channel": r.get("channel"),
+                "artifact_path": _resolve(base, r.get("artifact")),
+                "source_file": str(path),
+                "source_ref": f"line {line}",
+            }
+        except BadValue as exc:
+            tally.bad_record(f"line {line}", str(exc))
+            continue
+        sink.add(row)
+        tally.ok += 1
     sink.flush()

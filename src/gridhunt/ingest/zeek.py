@@ -25,6 +25,7 @@ from gridhunt.ingest._common import (
     Sink,
     epoch_text_micros,
     head_text,
+    iter_json_objects,
     iter_lines,
     to_bool,
     to_float,
@@ -231,9 +232,7 @@ _TSV_CONVERTERS: dict[str, Callable[[str], Any]] = {
 class _TsvBlock:
     """One header block of a TSV file: where each wanted column sits and how to convert it."""
 
-    def __init__(
-        self, sep: str, set_sep: str, empty: str, unset: str, log_type: str | None, fields: list[str]
-    ) -> None:
+    def __init__(self, sep: str, set_sep: str, empty: str, unset: str, log_type: str | None, fields: list[str]) -> None:
         self.sep = sep
         self.set_sep = set_sep
         self.empty = empty
@@ -373,17 +372,7 @@ def _read_json(
     path: Path, tally: Tally, sinks: dict[str, Sink], skipped: dict[str, int], progress: Advance | None
 ) -> None:
     name_type = _log_type_from_name(path)
-    for n, line in iter_lines(path, tally, progress):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            tally.bad_record(f"line {n}", f"invalid JSON: {exc}")
-            continue
-        if not isinstance(obj, dict):
-            tally.bad_record(f"line {n}", "not a JSON object")
-            continue
+    for n, obj in iter_json_objects(path, tally, progress):
         ident = obj.get("id")
         if isinstance(ident, dict):  # nested form {"id": {"orig_h": ...}}
             for k, v in ident.items():
