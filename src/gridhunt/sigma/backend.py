@@ -387,3 +387,34 @@ class DuckDBBackend(TextQueryBackend):
             raise ValueError("rule produced no query")
         expr = queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
         return expr, frozenset(self.fields_seen), self.uses_python_regex
+
+
+def required_event_ids(rule: SigmaRule) -> list[int] | None:
+    """The EventIDs an event must have for `rule` to match it, or None when not bounded.
+
+    Sound by construction: AND intersects what its parts bound, OR bounds only when every branch
+    does, NOT and anything else bound nothing. The runner uses it to skip rows before evaluating."""
+
+    def walk(c: Any) -> set[int] | None:
+        if isinstance(c, ConditionFieldEqualsValueExpression):
+            if (c.field or "").lower() != "eventid" or not isinstance(c.value, SigmaNumber | SigmaString):
+                return None
+            try:
+                return {int(str(c.value))}
+            except ValueError:
+                return None
+        if isinstance(c, ConditionAND):
+            bounds = [b for b in (walk(a) for a in c.args) if b is not None]
+            return set.intersection(*bounds) if bounds else None
+        if isinstance(c, ConditionOR):
+            parts = [walk(a) for a in c.args]
+            return None if any(p is None for p in parts) else set().union(*parts)
+        return None
+
+    out: set[int] = set()
+    for cond in rule.detection.parsed_condition:
+        ids = walk(cond.parsed)
+        if ids is None:
+            return None
+        out |= ids
+    return sorted(out)

@@ -23,7 +23,7 @@ from sigma.policy.profiles import TrustedPolicy
 from sigma.rule import SigmaRule
 
 from gridhunt.sigma import backend as backend_module
-from gridhunt.sigma.backend import DuckDBBackend
+from gridhunt.sigma.backend import DuckDBBackend, required_event_ids
 from gridhunt.sigma.logsources import sources_for
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -44,6 +44,7 @@ class CompiledRule:
     expr: str
     fields: list[str]
     python_regex: bool = False
+    event_ids: list[int] | None = None  # EventIDs the rule can match; None: not bounded
     name: str | None = None
     description: str = ""
     author: str = ""
@@ -208,6 +209,7 @@ def _convert_doc(doc: dict[str, Any], path: str, be: DuckDBBackend) -> CompiledR
         expr=expr,
         fields=sorted(fields),
         python_regex=pyre,
+        event_ids=required_event_ids(rule),
         name=doc.get("name"),
         description=str(doc.get("description") or ""),
         author=str(doc.get("author") or ""),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -153,9 +153,10 @@ def run_rules(
                 on_progress(len(idxs))
             continue
         stats.sources += 1
-        for start in range(0, len(idxs), RULES_PER_SCAN):
-            chunk = idxs[start : start + RULES_PER_SCAN]
-            _run_chunk(con, rules, chunk, src, columns, stats)
+        for chunk in _chunks(rules, idxs):
+            ids = rules[chunk[0]].event_ids  # shared by the chunk when not None
+            if ids is None or _has_rows(EventSource(src.channels or (), tuple(ids)), present) or not src.channels:
+                _run_chunk(con, rules, chunk, src, columns, stats)
             if on_progress:
                 on_progress(len(chunk))
     stats.rules_run = len(rules) - len(stats.rules_without_source)
@@ -188,8 +189,33 @@ def _scan_sql(rules: list[CompiledRule], chunk: Iterable[int], src: EventSource,
     return (
         "INSERT INTO sigma_matches SELECT rule_idx, event_uid FROM ("
         f"SELECT event_uid, unnest(list_filter([{cases}], lambda x: x IS NOT NULL)) AS rule_idx "
-        f"FROM (SELECT {', '.join(select)} FROM {WIN_EVENTS_TABLE} WHERE {_source_filter(src, columns)}) v)"
+        f"FROM (SELECT {', '.join(select)} FROM {WIN_EVENTS_TABLE} WHERE {_source_filter(src, columns)}"
+        f"{_event_id_bound(rules, chunk)}) v)"
     )
+
+
+def _chunks(rules: list[CompiledRule], idxs: list[int]) -> Iterator[list[int]]:
+    """Rules bounded to the same EventIDs scan together, over just those rows (and project just
+    the fields they read); the rest go in chunks of RULES_PER_SCAN."""
+    groups: dict[tuple[int, ...] | None, list[int]] = {}
+    for i in idxs:
+        ids = rules[i].event_ids
+        groups.setdefault(tuple(ids) if ids is not None else None, []).append(i)
+    for key in sorted(groups, key=lambda k: (k is None, k or ())):
+        members = groups[key]
+        for start in range(0, len(members), RULES_PER_SCAN):
+            yield members[start : start + RULES_PER_SCAN]
+
+
+def _event_id_bound(rules: list[CompiledRule], chunk: list[int]) -> str:
+    """`AND event_id IN (...)` when every rule of the chunk can only match those EventIDs."""
+    ids: set[int] = set()
+    for i in chunk:
+        bound = rules[i].event_ids
+        if bound is None:
+            return ""
+        ids.update(bound)
+    return f" AND event_id IN ({', '.join(map(str, sorted(ids)))})" if ids else " AND false"
 
 
 def _run_chunk(
