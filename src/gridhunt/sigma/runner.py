@@ -155,7 +155,7 @@ def run_rules(
         stats.sources += 1
         for chunk in _chunks(rules, idxs):
             ids = rules[chunk[0]].event_ids  # shared by the chunk when not None
-            if ids is None or _has_rows(EventSource(src.channels or (), tuple(ids)), present) or not src.channels:
+            if ids is None or _has_rows(EventSource(src.channels, tuple(ids)), present):
                 _run_chunk(con, rules, chunk, src, columns, stats)
             if on_progress:
                 on_progress(len(chunk))
@@ -172,7 +172,7 @@ def _present_sources(con: duckdb.DuckDBPyConnection) -> set[tuple[str, int]]:
 def _has_rows(src: EventSource, present: set[tuple[str, int]]) -> bool:
     """Planning a scan of 150 rules costs ~0.1 s: skip sources the case has no event of."""
     if not src.channels:
-        return bool(present)
+        return any(p[1] in src.event_ids for p in present) if src.event_ids else bool(present)
     if src.event_ids:
         return any((ch, eid) in present for ch in src.channels for eid in src.event_ids)
     return any(ch == p[0] for ch in src.channels for p in present)
