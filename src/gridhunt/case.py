@@ -15,7 +15,21 @@ import duckdb
 
 from gridhunt.sql import quote_ident, sql_literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# columns added after a table first shipped: (table, column, type); old case files gain them on open
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
+    ("auth", c, "INTEGER" if c == "event_id" else "VARCHAR")
+    for c in (
+        "event_id",
+        "status",
+        "sub_status",
+        "service",
+        "ticket_options",
+        "ticket_encryption",
+        "pre_auth_type",
+        "subject_user",
+    )
+)
 
 # Fixed columns of win_events; every EventData/UserData field seen becomes one more VARCHAR column.
 WIN_EVENTS_BASE: tuple[tuple[str, str], ...] = (
@@ -49,7 +63,15 @@ CREATE TABLE IF NOT EXISTS case_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS auth (
     ts TIMESTAMPTZ, "user" VARCHAR, domain VARCHAR, src_ip VARCHAR, src_host VARCHAR, dst_host VARCHAR,
     outcome VARCHAR, logon_type VARCHAR, auth_package VARCHAR, failure_reason VARCHAR,
-    source VARCHAR, source_file VARCHAR, source_ref VARCHAR);
+    source VARCHAR, source_file VARCHAR, source_ref VARCHAR,
+    event_id INTEGER, status VARCHAR, sub_status VARCHAR, service VARCHAR, ticket_options VARCHAR,
+    ticket_encryption VARCHAR, pre_auth_type VARCHAR, subject_user VARCHAR);
+CREATE TABLE IF NOT EXISTS geo_networks (
+    cidr VARCHAR, country VARCHAR, asn VARCHAR, org VARCHAR, lat DOUBLE, lon DOUBLE,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS ip_geo (
+    ip VARCHAR PRIMARY KEY, internal BOOLEAN, country VARCHAR, asn VARCHAR, org VARCHAR, lat DOUBLE, lon DOUBLE,
+    geo_source VARCHAR);
 CREATE TABLE IF NOT EXISTS conn (
     ts TIMESTAMPTZ, src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR, dst_port INTEGER, proto VARCHAR,
     service VARCHAR, duration DOUBLE, bytes_out BIGINT, bytes_in BIGINT, action VARCHAR, uid VARCHAR,
@@ -134,6 +156,8 @@ class Case:
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {WIN_EVENTS_TABLE} ({cols}, fields MAP(VARCHAR, VARCHAR))")
         self.con.execute("CREATE TABLE IF NOT EXISTS win_fields (name VARCHAR PRIMARY KEY)")
         self.con.execute(_TABLES)
+        for table, col, typ in _ADDED_COLUMNS:
+            self.con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} {typ}")
         if not self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'win_events'"
         ).fetchone()[0]:
@@ -199,8 +223,6 @@ class Case:
 
 def field_key(name: str) -> str:
     return name.lower().replace(" ", "")
-
-
 
 
 def default_threads() -> int:
