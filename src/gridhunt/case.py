@@ -118,6 +118,16 @@ CREATE TABLE IF NOT EXISTS findings (
 CREATE TABLE IF NOT EXISTS ingest_log (
     path VARCHAR, format VARCHAR, records_ok BIGINT, records_bad BIGINT, first_error VARCHAR,
     seconds DOUBLE, skipped_reason VARCHAR);
+CREATE TABLE IF NOT EXISTS x509 (
+    ts TIMESTAMPTZ, fingerprint VARCHAR, fuid VARCHAR, version INTEGER, serial VARCHAR, subject VARCHAR,
+    issuer VARCHAR, not_valid_before TIMESTAMPTZ, not_valid_after TIMESTAMPTZ, key_alg VARCHAR, key_length INTEGER,
+    san_dns VARCHAR, basic_constraints_ca BOOLEAN, host_cert BOOLEAN, client_cert BOOLEAN,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS files (
+    ts TIMESTAMPTZ, fuid VARCHAR, uid VARCHAR, tx_hosts VARCHAR, rx_hosts VARCHAR, source VARCHAR, analyzers VARCHAR,
+    mime_type VARCHAR, filename VARCHAR, duration DOUBLE, is_orig BOOLEAN, seen_bytes BIGINT, total_bytes BIGINT,
+    missing_bytes BIGINT, md5 VARCHAR, sha1 VARCHAR, sha256 VARCHAR, extracted VARCHAR,
+    source_file VARCHAR, source_ref VARCHAR);
 """
 
 
@@ -227,3 +237,13 @@ def field_key(name: str) -> str:
 
 def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def map_field_sql(name: str, variants: dict[str, list[str]]) -> str:
+    """SQL (over win_events_data) reading EventData field `name` in any spelling the case has
+    seen (`variants` from Case.field_variants); NULL when it never appeared."""
+    names = variants.get(field_key(name))
+    if not names:
+        return "NULL::VARCHAR"
+    refs = [f"fields[{sql_literal(n)}]" for n in names]
+    return refs[0] if len(refs) == 1 else f"coalesce({', '.join(refs)})"

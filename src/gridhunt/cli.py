@@ -70,11 +70,29 @@ def hunt(
     min_level: Annotated[
         str, typer.Option("--min-level", help="Run only rules at or above this level: " + ", ".join(SEVERITIES))
     ] = "informational",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="YAML with analytics thresholds to change (same shape as gridhunt/detect/defaults.yaml; "
+            "see `gridhunt analytics`).",
+        ),
+    ] = None,
+    geoip: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--geoip",
+            help="MaxMind-format .mmdb (GeoLite2 Country/City/ASN, repeatable). Default: the country+ASN "
+            "data bundled with geoip2fast; a geoip.csv in the evidence (cidr,country,asn,org) wins over both.",
+        ),
+    ] = None,
 ) -> None:
-    """Ingest EVIDENCE, run Sigma rules over it and write OUT/findings.jsonl and OUT/summary.json.
+    """Ingest EVIDENCE, run Sigma rules and the behavioural analytics over it and write
+    OUT/findings.jsonl and OUT/summary.json.
 
     Example: gridhunt hunt ./evidence --case case.duckdb --out ./hunt-out
     """
+    from gridhunt.detect.settings import SettingsError, load_settings
     from gridhunt.hunt import hunt as run_hunt
     from gridhunt.hunt import load_placeholders
 
@@ -82,7 +100,10 @@ def hunt(
         raise typer.BadParameter(f"--min-level must be one of {', '.join(SEVERITIES)}")
     try:
         values = load_placeholders(placeholders)
-    except (OSError, ValueError) as e:
+        load_settings(config)
+        for g in geoip or []:
+            _check_mmdb(g)
+    except (OSError, ValueError, SettingsError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
     started = time.perf_counter()
@@ -96,12 +117,104 @@ def hunt(
             min_level=min_level,
             progress=progress,
             on_stage=lambda s: console.log(s) if not console.is_terminal else None,
+            settings_path=config,
+            mmdb_paths=geoip or [],
         )
     for msg in result.ingest.messages():
         console.print(f"[yellow]![/] {msg}", highlight=False)
     for rule_id, why in result.run.rule_errors:
         console.print(f"[yellow]![/] rule {rule_id}: not run: {why}", highlight=False)
+    for r in result.analytics.runs:
+        if r.error:
+            console.print(f"[yellow]![/] analytic {r.name}: failed: {r.error}", highlight=False)
     _print_summary(result.summary(), time.perf_counter() - started, out)
+
+
+@app.command()
+def timeline(
+    case: Annotated[Path, typer.Argument(help="A case file written by `gridhunt hunt --case FILE`.")],
+    user: Annotated[str | None, typer.Option("--user", help="Account name (case-insensitive, no domain).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Host name, short or fully qualified.")] = None,
+    ip: Annotated[str | None, typer.Option("--ip", help="Source IP address.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per entry on stdout.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="Show at most this many entries.")] = None,
+) -> None:
+    """One account's, host's or address's authentication story: every logon attempt in time order
+    with its geo, outcome, source and evidence record, and the findings that touch it.
+
+    Example: gridhunt timeline case.duckdb --user mc.gcook
+    """
+    from gridhunt.case import Case
+    from gridhunt.report.timeline import auth_timeline
+
+    if not case.is_file():
+        console.print(f"[red]error:[/] {case}: no such case file (write one with `gridhunt hunt --case {case}`)")
+        raise typer.Exit(2)
+    try:
+        with Case.open(case, read_only=True) as c:
+            entries = auth_timeline(c, user=user, host=host, ip=ip, limit=limit)
+    except ValueError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    if as_json:
+        for e in entries:
+            print(json.dumps(e, default=str))
+        return
+    subject = user or host or ip
+    t = Table(title=f"timeline: {subject} ({len(entries)} entries)")
+    for col in ("time (UTC)", "outcome", "user", "from", "geo", "to", "how", "findings", "record"):
+        t.add_column(col, overflow="fold")
+    for e in entries:
+        ts = e["ts"].strftime("%Y-%m-%d %H:%M:%S") if e["ts"] else "?"
+        if e["kind"] == "finding":
+            style = SEV_STYLE.get(e["severity"], "")
+            t.add_row(
+                ts,
+                f"[{style}]{e['severity']}[/]",
+                "",
+                "",
+                "",
+                "",
+                f"[{style}]{e['title']}[/]",
+                e["rule_id"],
+                f"{e['count']} events",
+            )
+            continue
+        geo = "internal" if e["internal"] else " ".join(x for x in (e["country"], e["asn"], e["org"]) if x)
+        how = " ".join(
+            str(x)
+            for x in (
+                e["source"],
+                e["event_id"],
+                e["logon_type_name"] or e["logon_type"],
+                e["auth_package"],
+                e["service"],
+            )
+            if x
+        )
+        outcome = e["outcome"] + (f": {e['failure_reason']}" if e["failure_reason"] else "")
+        style = {"failure": "yellow", "lockout": "red"}.get(e["outcome"], "")
+        t.add_row(
+            ts,
+            f"[{style}]{outcome}[/]" if style else outcome,
+            e["user"] or "",
+            e["src_ip"] or e["src_host"] or "",
+            geo,
+            e["dst_host"] or "",
+            how,
+            ", ".join(e["findings"]),
+            f"{Path(e['source_file']).name}:{e['source_ref']}",
+        )
+    Console().print(t)
+
+
+def _check_mmdb(path: Path) -> None:
+    import maxminddb
+
+    try:
+        maxminddb.open_database(str(path)).close()
+    except (OSError, ValueError) as e:  # maxminddb raises InvalidDatabaseError (a ValueError)
+        raise ValueError(f"{path}: not a readable MaxMind database: {e}") from None
 
 
 def _print_summary(s: dict, seconds: float, out: Path) -> None:
@@ -115,6 +228,9 @@ def _print_summary(s: dict, seconds: float, out: Path) -> None:
     )
     t.add_row("rules run / failed at run time", f"{rules['rules_run']} / {len(rules['rule_errors'])}")
     t.add_row("events matched", f"{s['events_matched']:,}")
+    runs = s["analytics"]["analytics"]
+    skipped = sum(1 for r in runs if "skipped_reason" in r)
+    t.add_row("analytics run / skipped", f"{s['analytics']['analytics_run']} / {skipped}")
     sev = ", ".join(f"[{SEV_STYLE[k]}]{k} {v}[/]" for k, v in reversed(fnd["by_severity"].items()) if v)
     t.add_row("findings", f"{fnd['total']} ({sev or 'none'})")
     t.add_row("time", f"{seconds:.1f} s")

@@ -17,6 +17,8 @@ import yaml
 
 from gridhunt import __version__
 from gridhunt.case import Case
+from gridhunt.detect import AnalyticsResult, run_analytics
+from gridhunt.detect.settings import load_settings
 from gridhunt.ingest import IngestReport, ingest_paths
 from gridhunt.report.findings import SEVERITIES, Finding, sort_key, store_findings, write_jsonl
 from gridhunt.sigma.correlation import base_rules_used, run_correlations
@@ -37,6 +39,7 @@ class HuntResult:
     out_dir: Path | None = None
     correlations_run: int = 0
     correlations_skipped: list[Skipped] = field(default_factory=list)
+    analytics: AnalyticsResult = field(default_factory=AnalyticsResult)
 
     def summary(self) -> dict[str, Any]:
         ing = self.ingest
@@ -47,14 +50,18 @@ class HuntResult:
             "ingest": {
                 "files_read": ing.files_read,
                 "files_skipped": ing.files_skipped,
+                "auth_rows_from_windows": ing.auth_rows_from_windows,
                 "records_ok": ing.records_ok,
                 "records_bad": ing.records_bad,
+                "records_ignored": ing.records_ignored,
                 "files": [
                     {
                         "path": f.path,
                         "format": f.format,
                         "records_ok": f.records_ok,
                         "records_bad": f.records_bad,
+                        "records_ignored": f.records_ignored,
+                        "notes": f.notes,
                         "skipped_reason": f.skipped_reason,
                         "errors": [{"position": p, "reason": r} for p, r in f.errors[:20]],
                         "errors_total": len(f.errors),
@@ -75,6 +82,7 @@ class HuntResult:
                     {"path": s.path, "rule": s.rule, "reason": s.reason} for s in self.correlations_skipped
                 ],
             },
+            "analytics": self.analytics.summary(),
             "events_matched": self.run.matches,
             "findings": {"total": len(self.findings), "by_severity": {s: by_sev.get(s, 0) for s in SEVERITIES}},
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
@@ -100,12 +108,17 @@ def hunt(
     min_level: str = "informational",
     progress: Any = None,
     on_stage: Callable[[str], None] | None = None,
+    settings_path: Path | None = None,
+    mmdb_paths: Sequence[Path] = (),
 ) -> HuntResult:
-    """Ingest `evidence` into a case file, run the rules, write OUT/findings.jsonl + summary.json."""
+    """Ingest `evidence` into a case file, run the rules and the behavioural analytics, write
+    OUT/findings.jsonl + summary.json. `settings_path`: analytics thresholds (detect/defaults.yaml
+    shape); `mmdb_paths`: MaxMind-format GeoIP files."""
     seconds: dict[str, float] = {}
     stage = on_stage or (lambda s: None)
     t = time.perf_counter()
     stage("loading rules")
+    settings = load_settings(settings_path)  # a bad --config fails before any work is done
     rules = load_rules(list(rule_paths) if rule_paths else packaged_rule_dirs())
     floor = SEVERITIES.index(min_level)
     selected = [r for r in rules.rules if r.level not in SEVERITIES or SEVERITIES.index(r.level) >= floor]
@@ -134,11 +147,26 @@ def hunt(
         findings = [f for f in sigma_findings(case, selected) if f.rule_id in shown]
         corr_findings, corr_skipped = run_correlations(case, selected, rules.correlations)
         corr_findings = [f for f in corr_findings if SEVERITIES.index(f.severity) >= floor]
-        findings = sorted(findings + corr_findings, key=sort_key)
-        store_findings(case.con, findings)
         seconds["findings"] = time.perf_counter() - t
+        t = time.perf_counter()
+        stage("running analytics")
+        analytics = run_analytics(case, settings, mmdb_paths)
+        seconds["analytics"] = time.perf_counter() - t
+        t = time.perf_counter()
+        shown_analytics = [f for f in analytics.findings if SEVERITIES.index(f.severity) >= floor]
+        findings = sorted(findings + corr_findings + shown_analytics, key=sort_key)
+        store_findings(case.con, findings)
+        seconds["findings"] += time.perf_counter() - t
         result = HuntResult(
-            report, rules, run, findings, seconds, out_dir, len(rules.correlations) - len(corr_skipped), corr_skipped
+            report,
+            rules,
+            run,
+            findings,
+            seconds,
+            out_dir,
+            len(rules.correlations) - len(corr_skipped),
+            corr_skipped,
+            analytics,
         )
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)

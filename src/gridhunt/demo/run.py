@@ -12,7 +12,7 @@ from gridhunt.demo.scorecard import score
 
 # Not logs: update artifacts, signatures, keys and certificates are read by the update and vendor
 # checks, not ingested; the change calendar and geo table wait for their analytics.
-NOT_INGESTED = ("updates/artifacts", "context/certs", "context/keys", "context/change_windows.csv", "context/geoip.csv")
+NOT_INGESTED = ("updates/artifacts", "context/certs", "context/keys", "context/change_windows.csv")
 
 
 def log_inputs(evidence: Path) -> list[Path]:
@@ -37,7 +37,9 @@ def run_demo(
     if generate_only:
         return {"manifest": manifest, "seconds": {"generate": round(t_gen, 3)}}
     evidence = out / "evidence"
-    result = hunt(log_inputs(evidence), case_path=out / "case.duckdb", out_dir=out, progress=progress)
+    case_path = out / "case.duckdb"
+    case_path.unlink(missing_ok=True)  # the evidence was just written anew: so is the case
+    result = hunt(log_inputs(evidence), case_path=case_path, out_dir=out, progress=progress)
     labels = json.loads((out / "labels.json").read_text())
     # Score on the full evidence lists (findings.jsonl caps them per finding).
     card = score(labels, [f.to_dict() for f in result.findings], evidence_root=evidence)

@@ -24,6 +24,7 @@ import pyarrow as pa
 from gridhunt.ingest import winevents
 from gridhunt.ingest.base import FileResult, IngestReport
 from gridhunt.ingest.detect import detect, read_head
+from gridhunt.ingest.windows_auth import derive_windows_auth
 
 __all__ = ["FileResult", "IngestReport", "ingest_paths", "iter_files"]
 
@@ -195,6 +196,7 @@ def ingest_paths(case: Any, paths: Iterable[Path], progress: Any = None) -> Inge
     _log(case, report.files)
     if case.next_event_uid() > first_uid:
         case.register_win_fields(first_uid)
+        report.auth_rows_from_windows = derive_windows_auth(case, first_uid)
     return report
 
 

@@ -33,6 +33,9 @@ class FileResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (position, reason)
     seconds: float = 0.0
     skipped_reason: str | None = None
+    # records recognised but with nothing to store (say a syslog message id no table needs): counted, not bad
+    records_ignored: int = 0
+    notes: list[str] = field(default_factory=list)  # what was read, ignored or left empty, and why
 
     @property
     def first_error(self) -> str | None:
@@ -45,6 +48,7 @@ class FileResult:
 @dataclass
 class IngestReport:
     files: list[FileResult] = field(default_factory=list)
+    auth_rows_from_windows: int = 0  # logon events also written to the auth table
 
     @property
     def files_read(self) -> int:
@@ -61,6 +65,10 @@ class IngestReport:
     @property
     def records_bad(self) -> int:
         return sum(f.records_bad for f in self.files)
+
+    @property
+    def records_ignored(self) -> int:
+        return sum(f.records_ignored for f in self.files)
 
     def messages(self) -> list[str]:
         """One line per skipped file and per kept error: `<file>: <position>: <reason>`.
@@ -90,6 +98,8 @@ class Tally:
         self.ok = 0
         self.bad = 0
         self.errors: list[tuple[str, str]] = []
+        self.ignored = 0
+        self.notes: list[str] = []
         self.started = time.perf_counter()
 
     def bad_record(self, position: str, reason: str, count: int = 1) -> None:
@@ -106,6 +116,8 @@ class Tally:
             errors=self.errors,
             seconds=time.perf_counter() - self.started,
             skipped_reason=skipped_reason,
+            records_ignored=self.ignored,
+            notes=self.notes,
         )
 
 

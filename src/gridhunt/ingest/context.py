@@ -3,6 +3,8 @@
 assets.yaml  -> assets            zones.yaml  -> zones + conduits
 vendors.yaml -> vendors + vendor_access + secrets
 updates.csv  -> updates (artifact / signature paths resolved against the log's folder)
+geoip.csv    -> geo_networks (cidr, country[, asn, org, lat, lon]): the site's own geo overlay,
+                consulted before any GeoIP database (see gridhunt.geo)
 
 A YAML file may hold several sections (say assets and zones together); every known top-level
 key is read whatever the sniffed format. Context files are small hand-written policy, so each is
@@ -35,7 +37,7 @@ from gridhunt.ingest._common import (
 from gridhunt.ingest.base import Advance, FileResult, Tally
 
 FORMAT = "context"
-FORMATS = ("context_assets", "context_zones", "context_vendors", "context_updates")
+FORMATS = ("context_assets", "context_zones", "context_vendors", "context_updates", "context_geoip")
 
 ACCESS_KINDS = (
     "vpn_account",
@@ -85,6 +87,8 @@ def sniff(head: bytes, path: Path) -> str | None:
         columns = {c.strip().strip('"').lower().lstrip("\ufeff") for c in next(csv.reader([first]), [])}
         if {"ts_applied", "target", "product", "version"} <= columns:
             return "context_updates"
+        if {"cidr", "country"} <= columns:
+            return "context_geoip"
         return None
     keys = {m.group(1) for m in _TOP_KEY.finditer(text)}
     for key, (fmt, field) in _SECTION_FORMAT.items():
@@ -98,6 +102,9 @@ def ingest(case: Any, path: Path, fmt: str, progress: Advance | None = None) -> 
     tally = Tally(path, fmt)
     if fmt == "context_updates":
         _read_updates(case, path, tally, progress)
+        return tally.result()
+    if fmt == "context_geoip":
+        _read_geoip(case, path, tally, progress)
         return tally.result()
     try:
         with TextSource(path, progress) as source:
@@ -404,3 +411,53 @@ def _read_updates(case: Any, path: Path, tally: Tally, progress: Advance | None)
         sink.add(row)
         tally.ok += 1
     sink.flush()
+
+
+def _read_geoip(case: Any, path: Path, tally: Tally, progress: Advance | None) -> None:
+    sink = Sink(case, "geo_networks")
+    for line, rec in iter_csv_records(
+        path, tally, progress, ("cidr", "country"), ("cidr", "country", "asn", "org", "lat", "lon")
+    ):
+        r = {k: to_str(v) for k, v in rec.items()}
+        try:
+            try:
+                net = ipaddress.ip_network(_need(r, "cidr"), strict=False)
+            except ValueError as exc:
+                raise BadValue(f"cidr: {exc}") from None
+            country = _need(r, "country").upper()
+            if not re.fullmatch(r"[A-Z]{2}", country):
+                raise BadValue(f"country: expected an ISO 3166 alpha-2 code, got {country!r}")
+            lat = _field_float(r.get("lat"), "lat", 90)
+            lon = _field_float(r.get("lon"), "lon", 180)
+        except BadValue as exc:
+            tally.bad_record(f"line {line}", str(exc))
+            continue
+        asn = r.get("asn")
+        if asn and asn.isdigit():
+            asn = f"AS{asn}"
+        sink.add(
+            {
+                "cidr": str(net),
+                "country": country,
+                "asn": asn,
+                "org": r.get("org"),
+                "lat": lat,
+                "lon": lon,
+                "source_file": str(path),
+                "source_ref": f"line {line}",
+            }
+        )
+        tally.ok += 1
+    sink.flush()
+
+
+def _field_float(value: str | None, name: str, bound: float) -> float | None:
+    if value is None:
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        raise BadValue(f"{name}: not a number: {value!r}") from None
+    if not -bound <= x <= bound:
+        raise BadValue(f"{name}: {x} is outside -{bound}..{bound}")
+    return x

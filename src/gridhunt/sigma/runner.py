@@ -18,7 +18,7 @@ from functools import lru_cache
 import duckdb
 import pyarrow as pa
 
-from gridhunt.case import WIN_EVENTS_TABLE, Case, field_key
+from gridhunt.case import WIN_EVENTS_TABLE, Case, map_field_sql
 from gridhunt.sigma.backend import FULLTEXT_COLUMN, LOWER_SUFFIX
 from gridhunt.sigma.logsources import EventSource
 from gridhunt.sigma.ruleset import CompiledRule
@@ -105,11 +105,7 @@ def field_expr(name: str, src: EventSource | None, variants: dict[str, list[str]
     target = renames.get(low, name)
     if target.lower() in SYSTEM_FIELDS:
         return f"CAST({SYSTEM_FIELDS[target.lower()]} AS VARCHAR)"
-    names = variants.get(field_key(target))
-    if not names:
-        return "NULL::VARCHAR"
-    refs = [f"fields[{sql_literal(n)}]" for n in names]
-    return refs[0] if len(refs) == 1 else f"coalesce({', '.join(refs)})"
+    return map_field_sql(target, variants)
 
 
 def run_rules(

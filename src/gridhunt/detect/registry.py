@@ -1,0 +1,10 @@
+"""The analytics registry: theme modules, in run order. Adding a theme is one line here plus
+its module (exposing ANALYTICS and, optionally, prepare(ctx)) and its tests."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from gridhunt.detect import auth
+
+THEMES: tuple[ModuleType, ...] = (auth,)
