@@ -210,10 +210,11 @@ def timeline(
 
 def _check_mmdb(path: Path) -> None:
     import maxminddb
+    from maxminddb.errors import InvalidDatabaseError
 
     try:
         maxminddb.open_database(str(path)).close()
-    except (OSError, ValueError) as e:  # maxminddb raises InvalidDatabaseError (a ValueError)
+    except (OSError, ValueError, InvalidDatabaseError) as e:
         raise ValueError(f"{path}: not a readable MaxMind database: {e}") from None
 
 

@@ -139,7 +139,9 @@ def derive_windows_auth(case: Any, first_uid: int) -> int:
              THEN coalesce(target_domain, split_part(target_user, '@', 2))
              WHEN event_id = 4740 THEN NULL ELSE target_domain END AS domain,
         ip AS src_ip,
-        CASE WHEN event_id = 4740 THEN target_domain ELSE workstation END AS src_host,
+        -- 4648 is logged where the explicit credentials were used: that machine is the source
+        CASE WHEN event_id = 4740 THEN target_domain WHEN event_id = 4648 THEN computer
+             ELSE workstation END AS src_host,
         CASE WHEN event_id = 4648 THEN coalesce(target_server, computer) ELSE computer END AS dst_host,
         CASE WHEN event_id IN (4624, 4648) THEN 'success'
              WHEN event_id = 4740 THEN 'lockout'
