@@ -155,33 +155,40 @@ def brute_force(ctx: Context, a: Analytic) -> list[Finding]:
 
 def failures_then_success(ctx: Context, a: Analytic) -> list[Finding]:
     p = ctx.params(a.name)
-    # a success preceded (within window_minutes) by failures for the account from OTHER sources;
-    # one finding per (account, success source): its first such success
+    window = f"INTERVAL {int(p['window_minutes'])} MINUTE"
+    # failures in the window from OTHER sources = all the account's failures in it minus those from
+    # the success's own source: two window sums, O(n log n) even for accounts with millions of rows.
+    # Evidence is gathered afterwards for the few successes that qualify: one finding per (account,
+    # success source), at its first such success.
     sql = f"""
-    WITH s AS (
-        SELECT * FROM gh_auth WHERE outcome = 'success' AND {ATTEMPT} AND {REMOTE}
-    ), f AS (
-        SELECT * FROM gh_auth WHERE outcome = 'failure' AND {ATTEMPT} AND {REMOTE}
+    WITH x AS (
+        SELECT *, CASE WHEN outcome = 'failure' THEN 1 ELSE 0 END AS is_fail
+        FROM gh_auth WHERE {ATTEMPT} AND {REMOTE}
+    ), w AS (
+        SELECT *,
+            sum(is_fail) OVER (PARTITION BY account ORDER BY ts
+                               RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) AS f_all,
+            sum(is_fail) OVER (PARTITION BY account, src ORDER BY ts
+                               RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) AS f_same
+        FROM x
+    ), cand AS (
+        SELECT *, count(*) OVER (PARTITION BY account, src) AS successes
+        FROM w WHERE outcome = 'success' AND f_all - f_same >= ? AND (NOT ? OR NOT internal)
+        QUALIFY row_number() OVER (PARTITION BY account, src ORDER BY ts, source_file, source_ref) = 1
     ), pairs AS (
-        SELECT s.account, s.src AS ok_src, s.ts AS ok_ts, s.source_file AS ok_file, s.source_ref AS ok_ref,
-            s.country AS ok_country, s.network AS ok_network, s.vendor,
-            {_ev("s")} AS ok_ev,
-            count(*) AS failures, count(DISTINCT f.src) AS fail_srcs,
-            list(DISTINCT f.src ORDER BY f.src)[1:20] AS fail_src_list,
+        SELECT c.account, c.src AS ok_src, c.ts AS ok_ts, c.country AS ok_country, c.network AS ok_network,
+            c.vendor, c.successes, {_ev("c")} AS ok_ev,
+            count(*) AS failures, list(DISTINCT f.src ORDER BY f.src)[1:20] AS fail_src_list,
             list(DISTINCT f.country ORDER BY f.country) FILTER (WHERE f.country IS NOT NULL) AS fail_countries,
             list({_ev("f")} ORDER BY f.ts, f.source_file, f.source_ref) AS fail_ev
-        FROM s JOIN f ON f.account = s.account
-            AND f.ts BETWEEN s.ts - to_minutes(?::BIGINT) AND s.ts
-            AND f.src IS DISTINCT FROM s.src
+        FROM cand c JOIN x f ON f.account = c.account AND f.outcome = 'failure'
+            AND f.ts BETWEEN c.ts - {window} AND c.ts AND f.src IS DISTINCT FROM c.src
         GROUP BY ALL
-        HAVING count(*) >= ?
-    ), firsts AS (
-        SELECT *, count(*) OVER (PARTITION BY account, ok_src) AS successes FROM pairs
-        QUALIFY row_number() OVER (PARTITION BY account, ok_src ORDER BY ok_ts, ok_file, ok_ref) = 1
     ), seen AS (
         -- had the account ever succeeded from that source before?
-        SELECT f.account, f.ok_src, f.ok_ts, count(x.ts) AS earlier
-        FROM firsts f LEFT JOIN s x ON x.account = f.account AND x.src = f.ok_src AND x.ts < f.ok_ts
+        SELECT c.account, c.src AS ok_src, count(x.ts) AS earlier
+        FROM cand c LEFT JOIN x ON x.account = c.account AND x.src = c.src AND x.outcome = 'success'
+            AND x.ts < c.ts
         GROUP BY ALL
     )
     SELECT f.account || ' from ' || coalesce(f.ok_src, '?') AS entity,
@@ -195,10 +202,10 @@ def failures_then_success(ctx: Context, a: Analytic) -> list[Finding]:
             success_network := f.ok_network, new_source := seen.earlier = 0, vendor := f.vendor,
             failures := f.failures, failure_sources := f.fail_src_list, failure_countries := f.fail_countries,
             successes_like_this := f.successes, window_minutes := ?, min_failures := ?) AS details
-    FROM firsts f JOIN seen USING (account, ok_src, ok_ts)
+    FROM pairs f JOIN seen USING (account, ok_src)
     ORDER BY f.ok_ts, f.account
     """
-    args = [p["window_minutes"], p["min_failures"], p["window_minutes"], p["min_failures"]]
+    args = [p["min_failures"], p["public_success_only"], p["window_minutes"], p["min_failures"]]
     return query_findings(ctx, a, sql, args)
 
 
@@ -291,11 +298,13 @@ def off_hours(ctx: Context, a: Analytic) -> list[Finding]:
             (SELECT sum(q.n) FROM prof q WHERE q.account = p.account
                 AND (q.h = p.h OR q.h = (p.h + 1) % 24 OR q.h = (p.h + 23) % 24)) / p.total AS near
         FROM prof p
+    ), hours AS (
+        SELECT h, count(*) AS n FROM s GROUP BY h
     ), everyone AS (
         -- how busy that hour (± 1 h) is across all accounts: an hour many people work is not odd
-        SELECT h, (SELECT count(*) FROM s q WHERE q.h = x.h OR q.h = (x.h + 1) % 24 OR q.h = (x.h + 23) % 24)
-            / (SELECT count(*) FROM s) AS near_all
-        FROM (SELECT DISTINCT h FROM s) x
+        SELECT x.h, sum(y.n) / (SELECT sum(n) FROM hours) AS near_all
+        FROM hours x JOIN hours y ON y.h = x.h OR y.h = (x.h + 1) % 24 OR y.h = (x.h + 23) % 24
+        GROUP BY x.h
     ), odd AS (
         SELECT s.*, share.near, share.total, everyone.near_all
         FROM s JOIN share USING (account, h) JOIN everyone USING (h)
