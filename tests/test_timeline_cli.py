@@ -82,3 +82,19 @@ def test_bad_config_and_bad_mmdb_stop_before_any_work(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["hunt", str(AUTH), "--geoip", str(bad), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "not a readable MaxMind database" in " ".join(res.output.split())
     assert not (tmp_path / "o").exists()
+
+
+def test_analytics_lists_every_registered_analytic_and_prints_loadable_defaults() -> None:
+    import yaml
+
+    from gridhunt.detect import all_analytics
+    from gridhunt.detect.settings import default_settings
+
+    res = CliRunner().invoke(app, ["analytics"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0
+    for a in all_analytics():
+        assert a.name in res.stdout
+    res = CliRunner().invoke(app, ["analytics", "--defaults"])
+    assert yaml.safe_load(res.stdout) == default_settings()
+    # every analytic has settings, and every settings block belongs to an analytic
+    assert {a.name for a in all_analytics()} == set(default_settings())

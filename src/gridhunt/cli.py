@@ -131,6 +131,32 @@ def hunt(
 
 
 @app.command()
+def analytics(
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Print the default settings YAML (a start for your --config file).")
+    ] = False,
+) -> None:
+    """List the behavioural analytics: name, default severity, ATT&CK ids, what each finds and its
+    settings. Change settings with `gridhunt hunt --config FILE` (only the keys you change)."""
+    from importlib import resources
+
+    from gridhunt.detect import all_analytics
+    from gridhunt.detect.settings import default_settings
+
+    if defaults:
+        print((resources.files("gridhunt.detect") / "defaults.yaml").read_text(encoding="utf-8"), end="")
+        return
+    settings = default_settings()
+    t = Table(title="gridhunt analytics")
+    for col in ("name", "severity", "ATT&CK", "finds", "settings (defaults)"):
+        t.add_column(col, overflow="fold")
+    for a in all_analytics():
+        conf = ", ".join(f"{k}={v}" for k, v in settings.get(a.name, {}).items() if k != "enabled")
+        t.add_row(a.name, a.severity, " ".join(a.attack), a.title, conf)
+    Console().print(t)
+
+
+@app.command()
 def timeline(
     case: Annotated[Path, typer.Argument(help="A case file written by `gridhunt hunt --case FILE`.")],
     user: Annotated[str | None, typer.Option("--user", help="Account name (case-insensitive, no domain).")] = None,
