@@ -138,13 +138,11 @@ def analytics(
 ) -> None:
     """List the behavioural analytics: name, default severity, ATT&CK ids, what each finds and its
     settings. Change settings with `gridhunt hunt --config FILE` (only the keys you change)."""
-    from importlib import resources
-
     from gridhunt.detect import all_analytics
-    from gridhunt.detect.settings import default_settings
+    from gridhunt.detect.settings import default_files, default_settings
 
     if defaults:
-        print((resources.files("gridhunt.detect") / "defaults.yaml").read_text(encoding="utf-8"), end="")
+        print("\n".join(text.rstrip("\n") + "\n" for _, text in default_files()), end="")
         return
     settings = default_settings()
     t = Table(title="gridhunt analytics")

@@ -1,5 +1,6 @@
-"""Thresholds of the behavioural analytics: package defaults (detect/defaults.yaml, every key
-documented there) overridden by the user's `--config FILE` (same shape, only the keys to change).
+"""Thresholds of the behavioural analytics: package defaults (detect/defaults.yaml and any
+detect/<theme>.yaml, every key documented there) overridden by the user's `--config FILE` (same
+shape, only the keys to change).
 
 A key or analytic the defaults do not know, or a value of the wrong type, is an error naming the
 file and key, so a typo never silently leaves a default in force.
@@ -18,9 +19,23 @@ class SettingsError(ValueError):
     pass
 
 
+def default_files() -> list[tuple[str, str]]:
+    """(file name, text) of every defaults file: defaults.yaml, then one `<theme>.yaml` per theme
+    that keeps its own, in name order."""
+    base = resources.files("gridhunt.detect")
+    names = sorted(p.name for p in base.iterdir() if p.name.endswith(".yaml"))
+    names.sort(key=lambda n: n != "defaults.yaml")
+    return [(n, (base / n).read_text(encoding="utf-8")) for n in names]
+
+
 def default_settings() -> dict[str, dict[str, Any]]:
-    text = (resources.files("gridhunt.detect") / "defaults.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    out: dict[str, dict[str, Any]] = {}
+    for name, text in default_files():
+        for analytic, values in (yaml.safe_load(text) or {}).items():
+            if analytic in out:  # a packaging mistake, caught by the tests
+                raise SettingsError(f"{name}: {analytic} is already set in another defaults file")
+            out[analytic] = values
+    return out
 
 
 def _same_kind(default: Any, value: Any) -> bool:
