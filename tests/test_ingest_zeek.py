@@ -1,4 +1,5 @@
-"""Zeek reader: real Zeek TSV headers and JSON lines into conn / dns / http / tls."""
+"""Zeek reader: real Zeek TSV headers and JSON lines into conn / dns / http / tls (x509 / files and the
+format quirks: test_ingest_zeek_x509_files.py, test_ingest_zeek_quirks.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def test_sniff_tsv_json_gzip_and_not_others() -> None:
     assert zeek.sniff(gz.read_bytes()[:512], gz) == "zeek_tsv"
     assert zeek.sniff((DATA / "json" / "dns.log").read_bytes(), DATA / "json" / "dns.log") == "zeek_json"
     assert zeek.sniff((DATA / "zeek-stream.json").read_bytes(), DATA / "zeek-stream.json") == "zeek_json"
+    # x509 and Zeek < 6 files records have no connection id
+    x509 = b'{"ts":1.5,"fingerprint":"ab","certificate.version":3,"certificate.serial":"01"}\n'
+    files = b'{"ts":1.5,"fuid":"F1","tx_hosts":["10.0.0.1"],"seen_bytes":10}\n'
+    assert zeek.sniff(x509, Path("a.json")) == zeek.sniff(files, Path("b.json")) == "zeek_json"
+    assert zeek.sniff(b'{"ts": 1.5, "serial": "01"}\n', Path("c.json")) is None
     # LogAscii tsv=T output: a bare header row only
     assert zeek.sniff(b"ts\tuid\tid.orig_h\tid.orig_p\n", Path("x.tsv")) == "zeek_tsv"
     assert zeek.sniff(b'{"Event": {"System": {}}}\n', Path("conn.json")) is None
@@ -171,10 +177,16 @@ def test_ssl_to_tls_by_name_not_position(case: Case) -> None:
     ]
 
 
-def test_other_zeek_log_type_skipped(case: Case) -> None:
-    res = load(case, DATA / "x509.log")
-    assert (res.records_ok, res.records_bad) == (0, 0)
-    assert res.skipped_reason == "zeek log type not loaded by gridhunt: x509"
+def test_other_zeek_log_types_skipped_with_reason(case: Case, tmp_path: Path) -> None:
+    for name, kind in (("weird.log", "weird"), ("notice.log", "notice")):
+        res = load(case, DATA / name)
+        assert (res.records_ok, res.records_bad, res.errors) == (0, 0, [])
+        assert res.skipped_reason == f"zeek log type not loaded by gridhunt: {kind}"
+    # beside a loaded block, another type's lines are passed over: neither loaded nor bad
+    path = tmp_path / "mixed.log"
+    path.write_text((DATA / "weird.log").read_text() + (DATA / "conn.log").read_text())
+    res = load(case, path)
+    assert (res.records_ok, res.records_bad, res.skipped_reason) == (4, 0, None)
 
 
 def test_json_epoch_and_arrays(case: Case) -> None:
@@ -206,8 +218,8 @@ def test_json_iso_timestamps_zeek6_ssl(case: Case) -> None:
 def test_json_mixed_stream_by_path(case: Case) -> None:
     path = DATA / "zeek-stream.json"
     res = load(case, path)
-    # conn + dns + http (nested id) loaded; x509 skipped (not counted); a cut line and a bad port bad
-    assert (res.records_ok, res.records_bad) == (3, 2)
+    # conn + x509 + dns + http (nested id) loaded; a cut line and a bad port bad
+    assert (res.records_ok, res.records_bad) == (4, 2)
     assert [e[0] for e in res.errors] == ["line 4", "line 6"]
     assert res.errors[0][1].startswith("invalid JSON")
     assert res.errors[1][1] == "src_port: not an integer: 'http'"
@@ -220,6 +232,10 @@ def test_json_mixed_stream_by_path(case: Case) -> None:
     assert rows(
         case, "SELECT src_ip, dst_ip, dst_port, user_agent, resp_mime_types, source_ref FROM http"
     ) == [("10.30.5.7", "198.51.100.7", 8080, "-", "text/plain", "line 5")]
+    # Zeek < 5 x509: `id` is the certificate's file id
+    assert rows(case, "SELECT fuid, fingerprint, version, serial, source_ref FROM x509") == [
+        ("FlbXjX3Cq2UKzTgYc7", None, 3, "0A1B", "line 2")
+    ]
 
 
 def test_multiple_header_blocks_in_one_file(case: Case, tmp_path: Path) -> None:

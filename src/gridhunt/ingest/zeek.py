@@ -1,4 +1,4 @@
-"""Zeek conn / dns / http / ssl logs, TSV (ASCII writer) or JSON lines, plain or gzip-rotated.
+"""Zeek conn / dns / http / ssl / x509 / files logs, TSV (ASCII writer) or JSON lines, plain or gzip-rotated.
 
 TSV: the header (`#separator`, `#set_separator`, `#empty_field`, `#unset_field`, `#path`,
 `#fields`, `#types`) says what every column is, so columns are located by name, never by
@@ -7,14 +7,18 @@ header blocks (concatenated rotations); each `#fields` line starts a new block. 
 file name prefix) tells the log type; JSON records may also carry `_path` (Corelight, Security
 Onion) or be told apart by their keys.
 
-Rows go to conn / dns / http / tls. Set and vector fields are stored comma-joined, as Zeek writes
-them. Unset (`-`) becomes NULL; `(empty)` becomes '' for text and NULL for numbers.
+Rows go to conn / dns / http / tls / x509 / files. Set and vector fields are stored comma-joined,
+as Zeek writes them; a ',' inside one element stays escaped as `\\x2c` so the list still splits.
+Unset (`-`) becomes NULL; `(empty)` becomes '' for text and NULL for numbers. Escaped bytes
+(`\\xHH`) are decoded where they are printable text or valid UTF-8 and stay `\\xHH` otherwise;
+raw bytes that are not UTF-8 are kept the same way.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,10 @@ import orjson
 from gridhunt.ingest._common import (
     BadValue,
     Sink,
+    TextSource,
     epoch_text_micros,
     head_text,
     iter_json_objects,
-    iter_lines,
     to_bool,
     to_float,
     to_int,
@@ -39,7 +43,7 @@ FORMAT = "zeek"
 FORMATS = ("zeek_tsv", "zeek_json")
 
 # Zeek log path -> case table
-LOG_TABLES = {"conn": "conn", "dns": "dns", "http": "http", "ssl": "tls"}
+LOG_TABLES = {"conn": "conn", "dns": "dns", "http": "http", "ssl": "tls", "x509": "x509", "files": "files"}
 
 # table column -> (kind, zeek fields to try in order). Kinds are converters below.
 _FIELD_MAP: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -75,7 +79,7 @@ _FIELD_MAP: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
         "host": ("str", ("host",)),
         "uri": ("str", ("uri",)),
         "user_agent": ("str", ("user_agent",)),
-        "status_code": ("count", ("status_code",)),
+        "status_code": ("count32", ("status_code",)),
         "request_body_len": ("count", ("request_body_len",)),
         "response_body_len": ("count", ("response_body_len",)),
         "resp_mime_types": ("list", ("resp_mime_types",)),
@@ -94,22 +98,86 @@ _FIELD_MAP: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
         "ja3": ("str", ("ja3",)),
         "established": ("bool", ("established",)),
     },
+    "x509": {
+        "ts": ("time", ("ts",)),
+        "fingerprint": ("str", ("fingerprint",)),  # Zeek >= 5: hash of the certificate
+        "fuid": ("str", ("id",)),  # Zeek < 5: file id of the certificate
+        "version": ("count32", ("certificate.version",)),
+        "serial": ("str", ("certificate.serial",)),
+        "subject": ("str", ("certificate.subject",)),
+        "issuer": ("str", ("certificate.issuer",)),
+        "not_valid_before": ("datetime", ("certificate.not_valid_before",)),
+        "not_valid_after": ("datetime", ("certificate.not_valid_after",)),
+        "key_alg": ("str", ("certificate.key_alg",)),
+        "key_length": ("count32", ("certificate.key_length",)),
+        "san_dns": ("list", ("san.dns",)),
+        "basic_constraints_ca": ("bool", ("basic_constraints.ca",)),
+        "host_cert": ("bool", ("host_cert",)),
+        "client_cert": ("bool", ("client_cert",)),
+    },
+    "files": {
+        "ts": ("time", ("ts",)),
+        "fuid": ("str", ("fuid",)),
+        "uid": ("list", ("uid", "conn_uids")),  # Zeek >= 6: uid; older: the set conn_uids
+        "tx_hosts": ("list", ("tx_hosts",)),  # Zeek >= 6 has none: derived from id.* and is_orig
+        "rx_hosts": ("list", ("rx_hosts",)),
+        "source": ("str", ("source",)),
+        "analyzers": ("list", ("analyzers",)),
+        "mime_type": ("str", ("mime_type",)),
+        "filename": ("str", ("filename",)),
+        "duration": ("float", ("duration",)),
+        "is_orig": ("bool", ("is_orig",)),
+        "seen_bytes": ("count", ("seen_bytes",)),
+        "total_bytes": ("count", ("total_bytes",)),
+        "missing_bytes": ("count", ("missing_bytes",)),
+        "md5": ("str", ("md5",)),
+        "sha1": ("str", ("sha1",)),
+        "sha256": ("str", ("sha256",)),
+        "extracted": ("str", ("extracted",)),
+    },
 }
-# tables that have a `source` column
+# tables with a `source` column meaning "which log source" (files.source is Zeek's own field)
 _HAS_SOURCE = {"conn", "dns"}
 
-_NAME_TYPE = re.compile(r"^(conn|dns|http|ssl)(?=[._\-]|$)", re.IGNORECASE)
+_NAME_TYPE = re.compile(r"^(conn|dns|http|ssl|x509|files)(?=[._\-]|$)", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+_ESCAPE_RUN = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
+# JSON::TimestampFormat TS_MILLIS writes integer milliseconds; epoch seconds stay below this until 5138
+_MILLIS_FROM = 100_000_000_000
 
 
-def _unescape_match(m: re.Match[str]) -> str:
-    code = int(m.group(1), 16)
-    # printable ASCII and tab come back as themselves; other bytes stay visible as \xHH
-    return chr(code) if code == 9 or 0x20 <= code < 0x7F else m.group(0)
+def _visible(text: str, keep: str) -> str:
+    """Control characters (tab aside) and the characters in `keep` as \\xHH: they must stay visible or
+    escaped, as Zeek wrote them."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if (code < 0x20 and code != 9) or code == 0x7F or ch in keep:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
-def _unescape(s: str) -> str:
-    return _ESCAPE.sub(_unescape_match, s) if "\\x" in s else s
+def _unescape(s: str, keep: str = "") -> str:
+    """Zeek's \\xHH escapes back to text. A run of escaped bytes is decoded as UTF-8 (Zeek escapes every
+    non-ASCII byte unless LogAscii::enable_utf_8); bytes that are not UTF-8 stay \\xHH."""
+    if "\\x" not in s:
+        return s
+
+    def run(m: re.Match[str]) -> str:
+        data = bytes(int(h, 16) for h in _ESCAPE.findall(m.group(0)))
+        return _visible(data.decode("utf-8", "backslashreplace"), keep)
+
+    return _ESCAPE_RUN.sub(run, s)
+
+
+def _unescape_list(raw: str, set_sep: str) -> str:
+    """A TSV set/vector as comma-joined elements; a ',' inside an element stays \\x2c."""
+    if set_sep == ",":
+        # Zeek escaped every ',' inside an element, so the raw text is already split-safe
+        return _unescape(raw, ",")
+    return ",".join(_unescape(x, ",").replace(",", "\\x2c") for x in raw.split(set_sep))
 
 
 def _log_type_from_name(path: Path) -> str | None:
@@ -124,6 +192,10 @@ def _json_log_type(obj: dict[str, Any], default: str | None) -> str | None:
     if default:
         return default
     # no _path and an uninformative file name: tell logs apart by their own fields
+    if "certificate.serial" in obj or "certificate.version" in obj:
+        return "x509"
+    if "fuid" in obj and ("seen_bytes" in obj or "analyzers" in obj or "mime_type" in obj):
+        return "files"
     if "conn_state" in obj or "orig_bytes" in obj:
         return "conn"
     if "qtype_name" in obj or "query" in obj:
@@ -133,6 +205,20 @@ def _json_log_type(obj: dict[str, Any], default: str | None) -> str | None:
     if "server_name" in obj or "cipher" in obj or "established" in obj:
         return "ssl"
     return None
+
+
+def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
+    """{"id": {"orig_h": ...}} (some shippers nest records) -> {"id.orig_h": ...}, as Zeek itself writes."""
+    if not any(isinstance(v, dict) for v in obj.values()):
+        return obj
+    flat: dict[str, Any] = {}
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            for k2, v2 in _flatten(v).items():
+                flat[f"{k}.{k2}"] = v2
+        else:
+            flat[k] = v
+    return flat
 
 
 def sniff(head: bytes, path: Path) -> str | None:
@@ -157,6 +243,9 @@ def sniff(head: bytes, path: Path) -> str | None:
                 return "zeek_json"
             if isinstance(obj.get("_path"), str) and "ts" in obj and "uid" in obj:
                 return "zeek_json"
+            # x509 and Zeek < 6 files records carry no connection id
+            if "ts" in obj and ("certificate.serial" in obj or ("fuid" in obj and "seen_bytes" in obj)):
+                return "zeek_json"
         return None
     return None
 
@@ -165,8 +254,8 @@ def sniff(head: bytes, path: Path) -> str | None:
 
 
 def _conv_time(v: Any) -> int | None:
-    # JSON ts: epoch number (default) or ISO 8601 text (LogAscii::json_timestamps = TS_ISO8601)
-    if isinstance(v, float):
+    # JSON ts: epoch number (default) or ISO 8601 text (JSON::TimestampFormat / LogAscii::json_timestamps)
+    if isinstance(v, float) and v >= 0:
         text = repr(v)  # shortest round-trip text: exact microseconds, no float rounding
         return epoch_text_micros(text) if "e" not in text else to_micros(v)
     return to_micros(v)
@@ -175,21 +264,35 @@ def _conv_time(v: Any) -> int | None:
 def _conv_text(v: Any) -> str | None:
     if v is None:
         return None
-    if isinstance(v, list):  # JSON sets / vectors: comma-joined as in TSV
+    if isinstance(v, list):
         return ",".join(str(x) for x in v)
     return str(v)
 
 
+def _conv_list(v: Any) -> str | None:
+    if isinstance(v, list):  # JSON sets / vectors: comma-joined as in TSV, ',' in an element escaped
+        return ",".join(str(x).replace(",", "\\x2c") for x in v)
+    return _conv_text(v)
+
+
+# Column limits: one value past them would fail the whole Arrow batch, so it is a bad line instead
+_INT32 = 2**31 - 1
+_INT64 = 2**63 - 1
+_EPOCH_DIGITS = 12  # seconds up to year 33658; TIMESTAMPTZ reaches 294247
+_MAX_MICROS = 10**_EPOCH_DIGITS * 1_000_000
+
+# JSON values by kind; times ("time", "datetime") go through _json_time
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "time": _conv_time,
     "str": _conv_text,
-    "list": _conv_text,
+    "list": _conv_list,
     "port": to_port,
-    "count": lambda v: to_int(v, 0),
+    "count": lambda v: to_int(v, 0, _INT64),
+    "count32": lambda v: to_int(v, 0, _INT32),
     "float": to_float,
     "bool": to_bool,
 }
 _TEXT_KINDS = {"str", "list"}
+_TIME_KINDS = {"time", "datetime"}
 
 
 def _tsv_int(raw: str, hi: int) -> int:
@@ -219,11 +322,26 @@ def _tsv_bool(raw: str) -> bool:
         raise BadValue(f"not a boolean: {raw!r}") from None
 
 
-# Converters for TSV text (hot path: millions of lines), same results as _CONVERTERS
+def _tsv_time(raw: str) -> int:
+    """'1712891655.123456' -> microseconds, exact; epoch_text_micros with a bound on the seconds."""
+    sec, _, frac = raw.partition(".")
+    if not sec.isdigit() or len(sec) > _EPOCH_DIGITS or (frac and not frac.isdigit()):
+        raise BadValue(f"bad epoch time {raw!r}")
+    return int(sec) * 1_000_000 + int((frac + "000000")[:6])
+
+
+def _tsv_datetime(raw: str) -> int:
+    # certificate validity may lie before 1970: Zeek writes a negative epoch
+    return -_tsv_time(raw[1:]) if raw.startswith("-") else _tsv_time(raw)
+
+
+# Converters for TSV text (hot path: millions of lines), same results as the JSON ones
 _TSV_CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "time": epoch_text_micros,
+    "time": _tsv_time,
+    "datetime": _tsv_datetime,
     "port": lambda raw: _tsv_int(raw, 65535),
-    "count": lambda raw: _tsv_int(raw, 2**63 - 1),
+    "count": lambda raw: _tsv_int(raw, _INT64),
+    "count32": lambda raw: _tsv_int(raw, _INT32),
     "float": _tsv_float,
     "bool": _tsv_bool,
 }
@@ -259,6 +377,29 @@ class _TsvBlock:
                 if name in index:
                     self.plan.append((col, index[name], pos[col], kind, _TSV_CONVERTERS.get(kind)))
                     break
+        if self.table == "files" and "tx_hosts" not in index and "id.orig_h" in index:
+            self._bind_files_hosts(index, pos)
+
+    def _bind_files_hosts(self, index: dict[str, int], pos: dict[str, int]) -> None:
+        """Zeek >= 6 files.log: the connection's id.* replaced tx_hosts / rx_hosts; is_orig says which
+        side sent the file."""
+        orig_i, resp_i = index["id.orig_h"], index.get("id.resp_h")
+        sent_at, tx_at, rx_at = pos["is_orig"], pos["tx_hosts"], pos["rx_hosts"]
+        unsets = (self.unset, self.empty)
+        plain = self.row
+
+        def row(parts: list[str], ref: str) -> list[Any]:
+            out = plain(parts, ref)
+            sent = out[sent_at]
+            if sent is not None:
+                orig = parts[orig_i]
+                resp = parts[resp_i] if resp_i is not None else self.unset
+                orig_v = None if orig in unsets else orig
+                resp_v = None if resp in unsets else resp
+                out[tx_at], out[rx_at] = (orig_v, resp_v) if sent else (resp_v, orig_v)
+            return out
+
+        self.row = row  # type: ignore[method-assign]
 
     def row(self, parts: list[str], ref: str) -> list[Any]:
         out = self.template.copy()  # unset ('-') fields simply stay None
@@ -277,7 +418,7 @@ class _TsvBlock:
             elif kind == "str":
                 out[at] = _unescape(raw) if "\\x" in raw else raw
             else:
-                out[at] = ",".join(_unescape(x) for x in raw.split(self.set_sep))
+                out[at] = _unescape_list(raw, self.set_sep)
         if out[self.ts_pos] is None:
             raise BadValue("no ts")
         out[self.ref_pos] = ref
@@ -313,6 +454,32 @@ def ingest(case: Any, path: Path, fmt: str, progress: Advance | None = None) -> 
     return tally.result(reason)
 
 
+class _TsvLines:
+    """(line number, line without EOL) of a plain or gzip file, like `iter_lines`, except that bytes that
+    are not UTF-8 come through as \\xHH (Zeek's own notation) instead of U+FFFD, and a last line with no
+    end of line (a file cut while Zeek wrote it) is held back in `tail` instead of being yielded."""
+
+    def __init__(self, path: Path, tally: Tally, progress: Advance | None) -> None:
+        self.path, self.tally, self.progress = path, tally, progress
+        self.tail: tuple[int, str] | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        n = 0
+        try:
+            with TextSource(self.path, self.progress) as src:
+                src.text.reconfigure(errors="backslashreplace")
+                tick = src.tick
+                for n, line in enumerate(src.text, 1):  # noqa: B007 - n is needed after the loop
+                    tick()
+                    text = line.rstrip("\r\n")
+                    if len(text) == len(line):
+                        self.tail = (n, text)
+                        continue
+                    yield n, text
+        except (EOFError, OSError, zlib.error) as exc:
+            self.tally.bad_record(f"line {n + 1}", f"unreadable after line {n}: {exc}")
+
+
 def _read_tsv(
     path: Path, tally: Tally, sinks: dict[str, Sink], skipped: dict[str, int], progress: Advance | None
 ) -> None:
@@ -320,7 +487,8 @@ def _read_tsv(
     sep, set_sep, empty, unset = "\t", ",", "(empty)", "-"
     log_type: str | None = name_type
     block: _TsvBlock | None = None
-    for n, line in iter_lines(path, tally, progress):
+    lines = _TsvLines(path, tally, progress)
+    for n, line in lines:
         if not line:
             continue
         if line.startswith("#"):
@@ -366,29 +534,52 @@ def _read_tsv(
             continue
         sinks[block.table].add_values(values)
         tally.ok += 1
+    if lines.tail is not None:
+        _tsv_tail(*lines.tail, block, tally, skipped)
+
+
+def _tsv_tail(n: int, line: str, block: _TsvBlock | None, tally: Tally, skipped: dict[str, int]) -> None:
+    """The last line had no end of line: Zeek ends every line, so the file was cut inside this one and its
+    last value may be cut short. It is reported, not loaded."""
+    if not line or line.startswith("#"):
+        return  # a cut '#close' footer: nothing lost
+    if block is None:
+        tally.bad_record(f"line {n}", "data line before any #fields header")
+    elif block.table is None:
+        kind = block.log_type or "unknown"
+        skipped[kind] = skipped.get(kind, 0) + 1
+    else:
+        got = len(line.split(block.sep))
+        tally.bad_record(f"line {n}", f"truncated last line (no end of line): {got} of {block.nfields} fields")
 
 
 def _read_json(
     path: Path, tally: Tally, sinks: dict[str, Sink], skipped: dict[str, int], progress: Advance | None
 ) -> None:
     name_type = _log_type_from_name(path)
-    for n, obj in iter_json_objects(path, tally, progress):
-        ident = obj.get("id")
-        if isinstance(ident, dict):  # nested form {"id": {"orig_h": ...}}
-            for k, v in ident.items():
-                obj[f"id.{k}"] = v
+    for n, record in iter_json_objects(path, tally, progress):
+        obj = _flatten(record)
         log_type = _json_log_type(obj, name_type)
         table = LOG_TABLES.get(log_type or "")
         if table is None:
             kind = log_type or "unknown"
             skipped[kind] = skipped.get(kind, 0) + 1
             continue
+        if table == "files" and "tx_hosts" not in obj and "id.orig_h" in obj:
+            _json_files_hosts(obj)
+        ts = obj.get("ts")
+        millis = isinstance(ts, int | float) and not isinstance(ts, bool) and ts >= _MILLIS_FROM
         try:
             row: dict[str, Any] = {}
             for col, (kind, names) in _FIELD_MAP[table].items():
                 value = next((obj[k] for k in names if obj.get(k) is not None), None)
                 try:
-                    row[col] = None if value is None else _CONVERTERS[kind](value)
+                    if value is None:
+                        row[col] = None
+                    elif kind in _TIME_KINDS:
+                        row[col] = _json_time(value, millis)
+                    else:
+                        row[col] = _CONVERTERS[kind](value)
                 except BadValue as exc:
                     raise BadValue(f"{col}: {exc}") from None
             _finish_row(row, f"line {n}")
@@ -397,3 +588,21 @@ def _read_json(
             continue
         sinks[table].add(row)
         tally.ok += 1
+
+
+def _json_time(value: Any, millis: bool) -> int | None:
+    if millis and type(value) in (int, float):
+        micros: int | None = round(value * 1000)  # JSON::TimestampFormat TS_MILLIS: every time field
+    else:
+        micros = _conv_time(value)
+    if micros is not None and not -_MAX_MICROS < micros < _MAX_MICROS:
+        raise BadValue(f"out of range: {value!r}")
+    return micros
+
+
+def _json_files_hosts(obj: dict[str, Any]) -> None:
+    """Zeek >= 6 files.log: tx_hosts / rx_hosts from the connection id and is_orig (see _TsvBlock)."""
+    sent = obj.get("is_orig")
+    if isinstance(sent, bool):
+        orig, resp = obj.get("id.orig_h"), obj.get("id.resp_h")
+        obj["tx_hosts"], obj["rx_hosts"] = (orig, resp) if sent else (resp, orig)
