@@ -7,7 +7,7 @@ Adding a format is one line here plus its module and tests.
 
 from __future__ import annotations
 
-from gridhunt.ingest import ami, context, evtx, jsonlog, netlog, zeek
+from gridhunt.ingest import ami, context, evtx, jsonlog, netlog, syslog, zeek
 from gridhunt.ingest.base import Reader
 
 READERS: dict[str, Reader] = {
@@ -15,6 +15,7 @@ READERS: dict[str, Reader] = {
     "winjson": jsonlog,
     "zeek": zeek,
     "ami": ami,
+    "syslog": syslog,  # before the CSV / YAML readers: vendor syslog text can look like either
     "netlog": netlog,
     "context": context,
 }
