@@ -29,7 +29,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
         "pre_auth_type",
         "subject_user",
     )
-)
+) + (("ingest_log", "records_ignored", "BIGINT"), ("ingest_log", "notes", "VARCHAR[]"))
 
 # Fixed columns of win_events; every EventData/UserData field seen becomes one more VARCHAR column.
 WIN_EVENTS_BASE: tuple[tuple[str, str], ...] = (
@@ -117,7 +117,7 @@ CREATE TABLE IF NOT EXISTS findings (
     evidence JSON, details JSON);
 CREATE TABLE IF NOT EXISTS ingest_log (
     path VARCHAR, format VARCHAR, records_ok BIGINT, records_bad BIGINT, first_error VARCHAR,
-    seconds DOUBLE, skipped_reason VARCHAR);
+    seconds DOUBLE, skipped_reason VARCHAR, records_ignored BIGINT, notes VARCHAR[]);
 CREATE TABLE IF NOT EXISTS x509 (
     ts TIMESTAMPTZ, fingerprint VARCHAR, fuid VARCHAR, version INTEGER, serial VARCHAR, subject VARCHAR,
     issuer VARCHAR, not_valid_before TIMESTAMPTZ, not_valid_after TIMESTAMPTZ, key_alg VARCHAR, key_length INTEGER,

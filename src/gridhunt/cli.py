@@ -246,7 +246,10 @@ def _print_summary(s: dict, seconds: float, out: Path) -> None:
     ing, rules, fnd = s["ingest"], s["rules"], s["findings"]
     t = Table(title="gridhunt hunt", show_header=False, box=None)
     t.add_row("files read / skipped", f"{ing['files_read']} / {ing['files_skipped']}")
-    t.add_row("records ingested / bad", f"{ing['records_ok']:,} / {ing['records_bad']:,}")
+    t.add_row(
+        "records ingested / bad / ignored",
+        f"{ing['records_ok']:,} / {ing['records_bad']:,} / {ing.get('records_ignored', 0):,}",
+    )
     t.add_row(
         "rules converted / skipped / no event source",
         f"{rules['rules_converted']} / {rules['rules_skipped']} / {rules['rules_without_event_source']}",

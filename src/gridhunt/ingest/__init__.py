@@ -105,7 +105,17 @@ def _ingest_one(case: Any, path: Path, advance: Any) -> FileResult:
 def _log(case: Any, results: list[FileResult]) -> None:
     if not results:
         return
-    cols = ("path", "format", "records_ok", "records_bad", "first_error", "seconds", "skipped_reason")
+    cols = (
+        "path",
+        "format",
+        "records_ok",
+        "records_bad",
+        "first_error",
+        "seconds",
+        "skipped_reason",
+        "records_ignored",
+        "notes",
+    )
     tbl = pa.table(
         {
             "path": pa.array([r.path for r in results], pa.string()),
@@ -115,6 +125,8 @@ def _log(case: Any, results: list[FileResult]) -> None:
             "first_error": pa.array([r.first_error for r in results], pa.string()),
             "seconds": pa.array([r.seconds for r in results], pa.float64()),
             "skipped_reason": pa.array([r.skipped_reason for r in results], pa.string()),
+            "records_ignored": pa.array([r.records_ignored for r in results], pa.int64()),
+            "notes": pa.array([r.notes for r in results], pa.list_(pa.string())),
         }
     )
     name = "_gh_ingest_log"
