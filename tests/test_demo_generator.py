@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import ipaddress
 import json
+import statistics
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from gridhunt.demo import generate
+from gridhunt.demo.cast import Cast, cast
+from gridhunt.demo.world import World, build_world
 
 # Copied from docs/FORMATS.md on purpose: a change to the contract must show up here.
 FORMATS_HEADERS = {
@@ -408,3 +414,337 @@ def test_update_artifacts_manifest_and_signatures(demo: tuple[Path, dict[str, An
 def test_bad_size_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate(tmp_path, seed=1, size="huge")
+
+
+# -- benign look-alikes (demo/lookalikes.py): each must really be in the output ------------------
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def world7() -> tuple[World, Cast]:
+    w = build_world(7)
+    return w, cast(w)
+
+
+@pytest.fixture(scope="module")
+def labelled(labels: list[dict[str, Any]]) -> set[tuple[str, int]]:
+    return {(e["source_file"], int(e["source_ref"].split()[1])) for lab in labels for e in lab["evidence"]}
+
+
+@pytest.fixture(scope="module")
+def sec(demo: tuple[Path, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Security events flattened: EventID, ts, Computer, line, and the EventData fields."""
+    out = []
+    for n, line in enumerate((demo[0] / "evidence/windows/security.jsonl").open(), 1):
+        ev = json.loads(line)["Event"]
+        s = ev["System"]
+        out.append(
+            {
+                "EventID": s["EventID"],
+                "ts": _ts(s["TimeCreated"]["#attributes"]["SystemTime"]),
+                "Computer": s["Computer"],
+                "line": n,
+                **(ev.get("EventData") or {}),
+            }
+        )
+    return out
+
+
+def _zeek(demo: tuple[Path, dict[str, Any]], name: str) -> list[dict[str, str]]:
+    fields, rows = _zeek_rows(demo[0] / f"evidence/zeek/{name}.log")
+    return [{"line": str(n), **dict(zip(fields, r, strict=True))} for n, r in rows]
+
+
+@pytest.fixture(scope="module")
+def conn(demo: tuple[Path, dict[str, Any]]) -> list[dict[str, str]]:
+    return _zeek(demo, "conn")
+
+
+@pytest.fixture(scope="module")
+def dns(demo: tuple[Path, dict[str, Any]]) -> list[dict[str, str]]:
+    return _zeek(demo, "dns")
+
+
+@pytest.fixture(scope="module")
+def vpn(demo: tuple[Path, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = csv.DictReader((demo[0] / "evidence/network/vpn.csv").open())
+    return [{**r, "line": n, "t": _ts(r["ts"])} for n, r in enumerate(rows, 2)]
+
+
+def _utc_hour(t: datetime) -> int:
+    return t.utctimetuple().tm_hour
+
+
+def _epoch(t: str) -> float:
+    return float(t)
+
+
+def test_lookalike_typos_end_in_success_from_the_same_address(
+    sec: list[dict[str, Any]], vpn: list[dict[str, Any]], labelled: set[tuple[str, int]], world7: tuple[World, Cast]
+) -> None:
+    _, c = world7
+    # Windows: every Kerberos pre-auth failure but the GIS tool's is a typo, 1-3 in a row, and the
+    # same user gets a TGT from the same address within two minutes.
+    fails = [e for e in sec if e["EventID"] == 4771 and e["TargetUserName"] != c.gis_user.sam]
+    tgts = defaultdict(list)
+    for e in sec:
+        if e["EventID"] == 4768:
+            tgts[(e["TargetUserName"], e["IpAddress"])].append(e["ts"])
+    runs: Counter[tuple[str, datetime]] = Counter()
+    for f in fails:
+        nxt = [t for t in tgts[(f["TargetUserName"], f["IpAddress"])] if f["ts"] <= t <= f["ts"] + timedelta(minutes=2)]
+        assert nxt, f
+        runs[(f["TargetUserName"], min(nxt))] += 1
+    assert len(runs) >= 50 and set(runs.values()) <= {1, 2, 3} and max(runs.values()) >= 2
+    admins = {a for a, _ in runs if a.startswith("adm-")}
+    assert admins  # admins mistype too
+    # RDP typos: network-logon failures from an admin workstation, then the RDP logon from it.
+    rdp_ok = {(e["TargetUserName"], e["IpAddress"]) for e in sec if e["EventID"] == 4624 and e["LogonType"] == 10}
+    rdp_fail = [
+        e for e in sec if e["EventID"] == 4625 and e["LogonType"] == 3 and e["TargetUserName"].startswith("adm-")
+    ]
+    assert rdp_fail and all((e["TargetUserName"], e["IpAddress"]) in rdp_ok for e in rdp_fail)
+    # VPN: every unlabelled failure is followed by a login of the same account from the same address.
+    logins = defaultdict(list)
+    for r in vpn:
+        if r["event"] == "login":
+            logins[(r["user"], r["src_ip"])].append(r["t"])
+    n_fail = 0
+    for r in vpn:
+        if r["event"] == "login_failed" and ("network/vpn.csv", r["line"]) not in labelled:
+            n_fail += 1
+            assert any(r["t"] <= t <= r["t"] + timedelta(minutes=5) for t in logins[(r["user"], r["src_ip"])]), r
+    assert n_fail >= 5
+
+
+def test_lookalike_low_and_slow_failures(sec: list[dict[str, Any]], world7: tuple[World, Cast]) -> None:
+    _, c = world7
+    phone = [
+        e for e in sec if e["EventID"] == 4625 and e["TargetUserName"] == c.phone_user.sam and e["LogonType"] == 8
+    ]
+    assert len(phone) >= 40 and len({e["IpAddress"] for e in phone}) == 1
+    gaps = [(b["ts"] - a["ts"]).total_seconds() for a, b in zip(phone, phone[1:], strict=False)]
+    assert all(1770 <= g <= 1830 for g in gaps)  # one failure every 30 min: below any spray threshold
+    ok = [e for e in sec if e["EventID"] == 4624 and e["TargetUserName"] == c.phone_user.sam and e["LogonType"] == 8]
+    assert ok and ok[0]["IpAddress"] == phone[0]["IpAddress"] and ok[0]["ts"] > phone[-1]["ts"]
+    gis = [e for e in sec if e["EventID"] == 4771 and e["TargetUserName"] == c.gis_user.sam]
+    assert sum(_utc_hour(e["ts"]) in (8, 10, 12, 14, 16) and e["ts"].minute in (10, 11, 12) for e in gis) >= 15
+    scanner = [e for e in sec if e["EventID"] == 4625 and e["TargetUserName"] == "scan2folder"]
+    assert len(scanner) >= 100
+
+
+def test_lookalike_vendor_vpn_from_usual_country(vpn: list[dict[str, Any]], labelled: set[tuple[str, int]]) -> None:
+    vendor_net = ipaddress.ip_network("203.0.113.0/24")
+    days: defaultdict[str, set[int]] = defaultdict(set)
+    srcs: defaultdict[str, set[str]] = defaultdict(set)
+    for r in vpn:
+        mine = r["event"] == "login" and ("network/vpn.csv", r["line"]) not in labelled
+        if mine and ipaddress.ip_address(r["src_ip"]) in vendor_net:
+            days[r["user"]].add(r["t"].day)
+            srcs[r["user"]].add(r["src_ip"])
+    vendor_users = list(days)
+    assert len(vendor_users) == 4
+    for u in vendor_users:
+        assert {1, 2} <= days[u] and len(days[u]) >= 6, u  # seen in the baseline, and all month
+    assert any(len(s) >= 2 for s in srcs.values())  # home line and the vendor's office, same ASN
+
+
+def _geo(demo: tuple[Path, dict[str, Any]]) -> list[tuple[ipaddress.IPv4Network, dict[str, str]]]:
+    rows = csv.DictReader((demo[0] / "evidence/context/geoip.csv").open())
+    return [(ipaddress.ip_network(r["cidr"]), r) for r in rows]
+
+
+def _country(geo: list[tuple[ipaddress.IPv4Network, dict[str, str]]], ip: str) -> str:
+    hits = [r["country"] for net, r in geo if ipaddress.ip_address(ip) in net]
+    assert len(hits) == 1, ip
+    return hits[0]
+
+
+def test_lookalike_traveller_new_country_plausible_gap(
+    demo: tuple[Path, dict[str, Any]], vpn: list[dict[str, Any]], world7: tuple[World, Cast]
+) -> None:
+    _, c = world7
+    geo = _geo(demo)
+    logins = [r for r in vpn if r["user"] == c.traveller.sam and r["event"] == "login"]
+    countries = [_country(geo, r["src_ip"]) for r in logins]
+    assert countries[0] == "GB" and "FR" in countries and countries[-1] == "GB"
+    first_fr = countries.index("FR")
+    assert "FR" not in countries[:first_fr]  # a first-seen country for the account ...
+    gap = logins[first_fr]["t"] - logins[first_fr - 1]["t"]
+    assert countries[first_fr - 1] == "GB" and gap >= timedelta(hours=9)  # ... reached in plausible time
+
+
+def test_lookalike_night_shift_operator(sec: list[dict[str, Any]], world7: tuple[World, Cast]) -> None:
+    _, c = world7
+    night = {u.sam for u in c.night_ops}
+    logons = [e for e in sec if e["EventID"] == 4624 and e["TargetUserName"] in night]
+    assert len(logons) >= 40 and {e["TargetUserName"] for e in logons} == night
+    assert all(_utc_hour(e["ts"]) >= 21 or _utc_hour(e["ts"]) < 6 for e in logons)
+    assert {e["ts"].day for e in logons} >= set(range(1, 31))
+    # Nobody else logs on to an HMI at night: the day crew is on 06:00 and 14:00 shifts.
+    hmi_night = [
+        e
+        for e in sec
+        if e["EventID"] == 4624 and "-hmi" in e["Computer"] and (_utc_hour(e["ts"]) >= 21 or _utc_hour(e["ts"]) < 6)
+    ]
+    assert {e["TargetUserName"] for e in hmi_night} == night
+
+
+def test_lookalike_service_tickets(
+    sec: list[dict[str, Any]], labelled: set[tuple[str, int]], world7: tuple[World, Cast]
+) -> None:
+    _, c = world7
+    tgs = [e for e in sec if e["EventID"] == 4769]
+    assert sum(e["TicketEncryptionType"] == "0x12" for e in tgs) >= 10_000
+    mon = [e for e in tgs if e["TargetUserName"].startswith(f"{c.monitor.sam}@")]
+    assert mon and all(e["TicketEncryptionType"] == "0x12" for e in mon)
+    bursts: list[list[dict[str, Any]]] = []
+    for e in mon:
+        if bursts and e["ts"] - bursts[-1][0]["ts"] < timedelta(minutes=2):
+            bursts[-1].append(e)
+        else:
+            bursts.append([e])
+    assert len(bursts) >= 60 and all(len({e["ServiceName"] for e in b}) >= 12 for b in bursts)
+    rc4 = [
+        e for e in tgs if e["TicketEncryptionType"] == "0x17" and ("windows/security.jsonl", e["line"]) not in labelled
+    ]
+    by_acct: defaultdict[str, list[datetime]] = defaultdict(list)
+    for e in rc4:
+        by_acct[e["TargetUserName"]].append(e["ts"])
+    for ts in by_acct.values():  # isolated, never a burst
+        assert all(b - a > timedelta(minutes=10) for a, b in zip(ts, ts[1:], strict=False))
+    users = {u.sam for u in c.rc4_users}
+    assert {a.split("@")[0] for a in by_acct} >= users
+    asrep = [e for e in sec if e["EventID"] == 4768 and e["PreAuthType"] == "0"]
+    assert len(asrep) == 30 and {e["TargetUserName"] for e in asrep} == {c.asrep.sam}
+
+
+def test_lookalike_admin_activity(
+    demo: tuple[Path, dict[str, Any]], sec: list[dict[str, Any]], world7: tuple[World, Cast]
+) -> None:
+    _, c = world7
+    ev = demo[0] / "evidence"
+    new = [e for e in sec if e["EventID"] == 4720 and e["TargetUserName"] == c.joiner.sam]
+    assert len(new) == 1 and 8 <= _utc_hour(new[0]["ts"]) < 17 and new[0]["ts"].day <= 2
+    groups = {e["TargetUserName"] for e in sec if e["EventID"] in (4728, 4756) and e.get("MemberSid") == c.joiner.sid}
+    assert groups and not groups & {"Domain Admins", "Enterprise Admins", "Administrators"}
+    windows = [
+        (_ts(r["start"]), _ts(r["end"]))
+        for r in csv.DictReader((ev / "context/change_windows.csv").open())
+        if r["system"] == "active-directory"
+    ]
+    gpo = [e for e in sec if e["EventID"] == 5136 and e["ObjectClass"] == "groupPolicyContainer"]
+    assert any(a <= e["ts"] <= b for e in gpo for a, b in windows)
+    sysmon = [json.loads(x)["Event"]["EventData"] for x in (ev / "windows/sysmon.jsonl").open()]
+    assert any(
+        d.get("TargetImage", "").endswith("lsass.exe")
+        and d["GrantedAccess"] == "0x1000"
+        and d["SourceImage"].endswith("MsMpEng.exe")
+        for d in sysmon
+    )
+    ps_file = [d for d in sysmon if "-NoProfile -File C:\\Scripts\\" in d.get("CommandLine", "")]
+    assert len(ps_file) >= 10 and all(d["User"].split("\\")[1].startswith("adm-") for d in ps_file)
+    services = {
+        json.loads(x)["Event"]["EventData"]["ServiceName"]
+        for x in (ev / "windows/system.jsonl").open()
+        if "7045" in x
+    }
+    assert services - {"PSEXESVC"}
+
+
+def test_lookalike_periodic_traffic(
+    demo: tuple[Path, dict[str, Any]], conn: list[dict[str, str]], world7: tuple[World, Cast]
+) -> None:
+    w, c = world7
+
+    def series(src: str, dst: str) -> list[dict[str, str]]:
+        return [r for r in conn if r["id.orig_h"] == src and r["id.resp_h"] == dst]
+
+    for pool in ("0.pool.ntp.example", "1.pool.ntp.example"):
+        ntp = series(w.h("mailgw").ip, w.infra[pool])
+        assert len(ntp) >= 600 and {r["id.resp_p"] for r in ntp} == {"123"}
+    hb = series(w.h(c.monitor_host).ip, w.infra["collector.monitor-saas.example"])
+    gaps = [_epoch(b["ts"]) - _epoch(a["ts"]) for a, b in zip(hb, hb[1:], strict=False)]
+    sizes = [int(r["orig_bytes"]) for r in hb]
+    assert len(hb) >= 1400 and all(1797 <= g <= 1803 for g in gaps) and max(sizes) - min(sizes) <= 12
+    defender = series(w.h("wsus01").ip, w.infra["definitionupdates.os-vendor.example"])
+    assert len(defender) >= 300
+    tel = f"telemetry.{w.vendor_domain}"
+    assert len(series(w.h("headend01").ip, w.external[tel])) >= 30 * 140
+    vendors = yaml.safe_load((demo[0] / "evidence/context/vendors.yaml").read_text())
+    assert {"kind": "telemetry", "identifier": tel} in vendors["vendors"][0]["access"]
+
+
+def test_lookalike_long_connections_and_large_uploads(conn: list[dict[str, str]], world7: tuple[World, Cast]) -> None:
+    w, c = world7
+    s2s = [r for r in conn if r["id.resp_h"] == w.infra["s2s-peer"] and r["id.resp_p"] == "4500"]
+    assert len(s2s) == 30 and all(float(r["duration"]) > 20 * 3600 for r in s2s)
+    teams = [
+        r
+        for r in conn
+        if r["id.resp_h"] == w.external["teams.saas-office.example"] and r["proto"] == "udp"
+    ]
+    assert len(teams) >= 30 and all(float(r["duration"]) >= 15 * 60 for r in teams)
+    backup = [r for r in conn if r["id.resp_h"] == w.infra["vault.offsite-backup.example"]]
+    nights = {datetime.fromtimestamp(_epoch(r["ts"]), UTC).day for r in backup}
+    assert len(backup) == 30 and nights == set(range(1, 31))  # every night, from the baseline on
+    assert all(int(r["orig_bytes"]) >= 10**10 and r["id.orig_h"] == w.h("backup01").ip for r in backup)
+    store = w.external["files.cloudstore.example"]
+    big = [r for r in conn if r["id.resp_h"] == store and int(r["orig_bytes"]) >= 10**9]
+    assert len(big) == 1 and big[0]["id.orig_h"] == c.uploader.workstation.ip  # type: ignore[union-attr]
+    assert len({r["id.orig_h"] for r in conn if r["id.resp_h"] == store}) >= 10  # a common site, not a rare one
+
+
+def test_lookalike_dns(dns: list[dict[str, str]], world7: tuple[World, Cast]) -> None:
+    w, _ = world7
+    suffixes = (".cloudfront.net", ".akamaiedge.net", ".elb.amazonaws.com", ".azurefd.net")
+    cdn = [r for r in dns if r["query"].endswith(suffixes)]
+    assert len(cdn) >= 200 and all(r["rcode_name"] == "NOERROR" for r in cdn)
+    assert len({r["query"] for r in cdn if r["query"].endswith(".cloudfront.net")}) >= 10
+    nx = [r for r in dns if r["rcode_name"] == "NXDOMAIN"]
+    assert 9 <= len(nx) <= 15 and all(r["query"].endswith(w.dns_domain) for r in nx)
+    txt = [r for r in dns if r["qtype_name"] == "TXT" and r["id.orig_h"] == w.h("mail01").ip]
+    assert len(txt) >= 30 and any("v=spf1" in r["answers"] for r in txt) and any("v=DKIM1" in r["answers"] for r in txt)
+
+
+def _label_rows(demo: tuple[Path, dict[str, Any]], label: dict[str, Any], rel: str) -> list[dict[str, Any]]:
+    cache: dict[str, list[str]] = {}
+    refs = [int(e["source_ref"].split()[1]) for e in label["evidence"] if e["source_file"] == rel]
+    return [_record(demo[0] / "evidence", rel, n, cache) for n in sorted(refs)]
+
+
+def test_intrusion_network_steps_have_the_expected_shape(
+    demo: tuple[Path, dict[str, Any]], labels: list[dict[str, Any]]
+) -> None:
+    by_id = {x["id"]: x for x in labels}
+    beacon = _label_rows(demo, by_id["S04-c2-beacon"], "zeek/conn.log")
+    ts = [float(r["ts"]) for r in beacon]
+    gaps = [b - a for a, b in zip(ts, ts[1:], strict=False)]
+    assert len(beacon) >= 4 and ts[-1] - ts[0] >= 6 * 3600
+    assert all(0.8 * 600 <= g <= 1.2 * 600 for g in gaps)  # jitter within ±20 % ...
+    assert statistics.pstdev(gaps) / statistics.mean(gaps) >= 0.05  # ... but really jittered
+    sizes = {int(r["resp_bytes"]) for r in beacon} | {int(r["orig_bytes"]) for r in beacon}
+    assert max(sizes) - min(sizes) <= 100
+    c2 = {r["id.resp_h"] for r in beacon}
+    assert len(c2) == 1
+    tunnel = _label_rows(demo, by_id["S12-dns-tunnel"], "zeek/dns.log")
+    assert len(tunnel) >= 100 and {r["qtype_name"] for r in tunnel} == {"TXT"}
+    assert len({".".join(r["query"].split(".")[-3:]) for r in tunnel}) == 1
+    assert min(len(r["query"].split(".")[0]) for r in tunnel) >= 25
+    exfil = _label_rows(demo, by_id["S13-exfil-over-c2"], "zeek/conn.log")
+    assert exfil and {r["id.resp_h"] for r in exfil} == c2
+    assert all(int(r["orig_bytes"]) >= 10**6 and datetime.fromtimestamp(float(r["ts"]), UTC).hour < 5 for r in exfil)
+
+
+def test_geoip_covers_every_public_address(
+    demo: tuple[Path, dict[str, Any]], conn: list[dict[str, str]], vpn: list[dict[str, Any]]
+) -> None:
+    geo = _geo(demo)
+    nets = [n for n, _ in geo]
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
+    public = {r["id.resp_h"] for r in conn} | {r["id.orig_h"] for r in conn} | {r["src_ip"] for r in vpn}
+    public = {ip for ip in public if not ip.startswith("10.")}
+    assert len(public) >= 50
+    for ip in public:
+        _country(geo, ip)

@@ -1,10 +1,12 @@
 """Benign background activity, one day at a time, chosen to be hard on naive detectors:
 admins using PowerShell and PsExec, SCCM running encoded PowerShell, users mistyping
-passwords, a scanner with a stale password failing every hour, a legacy app asking for RC4
-Kerberos tickets, periodic traffic that looks like beacons (NTP, AV telemetry, update
-checks, the AMI vendor's real telemetry), CDN hosts with random-looking names, vendor staff
-on the VPN from their usual country at usual hours, approved off-hours AMI jobs and
-firmware pushes with change tickets, and legitimate bulk meter reads.
+passwords (1-3 times, then the good one from the same address), a scanner with a stale
+password failing every hour, a legacy app asking for RC4 Kerberos tickets, periodic traffic
+that looks like beacons (NTP, AV telemetry, update checks, the AMI vendor's real telemetry),
+CDN hosts with random-looking names, vendor staff on the VPN from their usual country at
+usual hours (every one of them in the two baseline days before the intrusion), a control-room
+roster at the HMIs, approved off-hours AMI jobs and firmware pushes with change tickets, and
+legitimate bulk meter reads. The targeted look-alikes of each detector are in `lookalikes.py`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import math
 import random
 from typing import Any
 
+from gridhunt.demo.cast import TRIP_DAYS, cast
 from gridhunt.demo.context import TOKEN_NEW, TOKEN_OLD, TOKEN_ROTATE_BY, Change
 from gridhunt.demo.netlog import Net
 from gridhunt.demo.sinks import Sink
-from gridhunt.demo.timeutil import DAY, HOUR, MINUTE, START, US, at, weekday
+from gridhunt.demo.timeutil import DAY, DAYS, HOUR, MINUTE, START, US, at, weekday
 from gridhunt.demo.winevents import WinLog, hash_host
 from gridhunt.demo.world import Host, User, World
 
@@ -146,6 +149,11 @@ class Background:
         self.servers = [
             w.h(k) for k in ("fs01", "fs02", "mail01", "sql01", "web01", "backup01", "print01", "wsus01")
         ]
+        # Days someone is not at their desk: lookalikes.py writes their logons instead (the night
+        # shift never uses its office PC; the traveller logs in from France).
+        self.cast = cast(w)
+        self.away: dict[str, set[int]] = {u.sam: set(range(DAYS)) for u in self.cast.night_ops}
+        self.away[self.cast.traveller.sam] = set(TRIP_DAYS)
 
     # -- helpers -------------------------------------------------------------------
     def machine(self, host: Host) -> User:
@@ -160,6 +168,11 @@ class Background:
 
     def pid(self) -> int:
         return 4 * self.rng.randrange(200, 16000)
+
+    def typos(self) -> int:
+        """How many times someone who mistypes a password gets it wrong: 1 mostly, up to 3."""
+        x = self.rng.random()
+        return 1 if x < 0.7 else (2 if x < 0.92 else 3)
 
     def dc_for(self, host: Host) -> Host:
         if host.zone == "ot-control":
@@ -222,6 +235,8 @@ class Background:
     def users(self, d: int, day0: int, workday: bool) -> None:
         rng, w, win, sec = self.rng, self.w, self.win, self.s["sec"]
         for i, u in enumerate(w.users):
+            if d in self.away.get(u.sam, ()):
+                continue
             if rng.random() > (0.88 if workday else 0.03):
                 continue
             ws = u.workstation
@@ -232,9 +247,13 @@ class Background:
                 assigned = f"10.10.250.{10 + i % 240}"
                 session = f"S{d:02d}{i:04d}{rng.randrange(1000, 9999)}"
                 dur = int(rng.uniform(6, 9) * HOUR)
-                if rng.random() < 0.05:
-                    self.net.vpn(t - 40 * US, u.sam, u.home_ip, "", "login_failed", "bad password")
-                self.net.vpn(t - 10 * US, u.sam, u.home_ip, assigned, "login", "", session)
+                # The tunnel comes up before the domain logon (and its typos) that travel inside it.
+                up = t - 3 * MINUTE
+                if rng.random() < 0.05:  # 1-3 typos, then the good password from the same address
+                    for k in range(self.typos()):
+                        ts = up - (30 + 35 * k) * US
+                        self.net.vpn(ts, u.sam, u.home_ip, "", "login_failed", "bad password")
+                self.net.vpn(up, u.sam, u.home_ip, assigned, "login", "", session)
                 self.net.vpn(
                     t + dur,
                     u.sam,
@@ -249,19 +268,21 @@ class Background:
                 )
                 src_ip = assigned
             dc = self.dc_for(ws)
-            if rng.random() < 0.07:  # a mistyped password before the good one
-                sec.add(t - 25 * US, win.e4771, dc, u, src_ip)
-                sec.add(
-                    t - 24 * US,
-                    win.e4625,
-                    ws,
-                    u.sam,
-                    2,
-                    "127.0.0.1",
-                    ws.name.upper(),
-                    "0xc000006a",
-                    "Negotiate",
-                )
+            if rng.random() < 0.07:  # 1-3 mistyped passwords before the good one, same machine
+                for k in range(self.typos()):
+                    ts = t - (25 + 20 * k) * US
+                    sec.add(ts, win.e4771, dc, u, src_ip)
+                    sec.add(
+                        ts + US,
+                        win.e4625,
+                        ws,
+                        u.sam,
+                        2,
+                        "127.0.0.1",
+                        ws.name.upper(),
+                        "0xc000006a",
+                        "Negotiate",
+                    )
             sec.add(t, win.e4768, dc, u, src_ip)
             sec.add(t + 40_000, win.e4769, dc, u, f"{ws.name.upper()}$", self.machine(ws).sid, src_ip)
             sec.add(t + 90_000, win.e4624, ws, u, 2, "127.0.0.1", ws.name.upper())
@@ -702,11 +723,17 @@ class Background:
                     "LocalSystem",
                     "auto start",
                 )
-        # OT operators at the HMIs.
-        for i in range(1, 7):
-            hmi = w.h(f"hmi{i}")
-            u = w.users[(hash_host(hmi.name) + d) % len(w.users)]
-            for shift in (6, 14, 22):
+        # Control-room day crew at the HMIs: half on the early shift (06:00), half on the late one
+        # (14:00), swapping weekly, two days off a week each. Nights belong to the night
+        # operators (lookalikes.night_shift), so nobody else logs on to an HMI at night.
+        crew = self.cast.day_ops
+        half = len(crew) // 2
+        early, late = (crew[:half], crew[half:]) if (d // 7) % 2 == 0 else (crew[half:], crew[:half])
+        for shift, team in ((6, early), (14, late)):
+            for k, u in enumerate(team):
+                if (d + k) % 7 >= 5:
+                    continue
+                hmi = w.h(f"hmi{k % 6 + 1}")
                 ts = day0 + shift * HOUR + rng.randrange(0, 900) * US
                 sec.add(ts, win.e4768, self.dc_for(hmi), u, hmi.ip)
                 sec.add(ts + 50_000, win.e4624, hmi, u, 2, "127.0.0.1", hmi.name.upper())
@@ -850,21 +877,25 @@ class Background:
         in_window = [
             c for c in self.cal.values() if c.system.startswith("ami") and c.start // DAY == day0 // DAY
         ]
+        office = w.infra["vendor-office-egress"]
         for k, st in enumerate(w.vendor_staff):
             planned = in_window and k == d % len(w.vendor_staff)
-            if not planned and not (workday and rng.random() < 0.45):
+            # Every vendor account is seen in the baseline (days 0-1, before the intrusion starts).
+            if not planned and not (workday and (d < 2 or rng.random() < 0.45)):
                 continue
             start = in_window[0].start + 5 * MINUTE if planned else day0 + int(rng.uniform(8, 15) * HOUR)
             dur = int(rng.uniform(0.7, 2.5) * HOUR)
             assigned = f"10.30.8.{20 + k * 10 + rng.randrange(0, 9)}"
             session = f"V{d:02d}{k}{rng.randrange(10000, 99999)}"
+            # Mostly from home, some days from the vendor's office: same country, same ASN.
+            src = office if rng.random() < 0.2 else st.home_ip
             if rng.random() < 0.06:
-                self.net.vpn(start - 60 * US, st.vpn_user, st.home_ip, "", "login_failed", "bad password")
-            self.net.vpn(start, st.vpn_user, st.home_ip, assigned, "login", "", session)
+                self.net.vpn(start - 60 * US, st.vpn_user, src, "", "login_failed", "bad password")
+            self.net.vpn(start, st.vpn_user, src, assigned, "login", "", session)
             self.net.vpn(
                 start + dur,
                 st.vpn_user,
-                st.home_ip,
+                src,
                 assigned,
                 "logout",
                 "idle timeout",

@@ -27,6 +27,24 @@ TOKEN_NEW = "tok-headend-02"
 TOKEN_ROTATE_BY = (10, 12)  # April 10, 12:00 UTC: the old token should be dead after this
 
 
+# The demo's offline geo overlay: non-overlapping blocks (first match = longest match), every
+# public address the generator uses falls in exactly one. `{vendor}` is the AMI vendor's name.
+GEOIP: tuple[tuple[str, str, str, str], ...] = (
+    ("192.0.2.0/26", "GB", "AS64500", "Example Home Broadband"),
+    ("192.0.2.64/26", "GB", "AS64500", "Example Home Broadband"),
+    ("192.0.2.128/26", "US", "AS64501", "Example CDN"),
+    ("192.0.2.192/28", "FR", "AS64520", "Example Hotel Wi-Fi"),
+    ("192.0.2.208/28", "GB", "AS64521", "Example Offsite Backup"),
+    ("192.0.2.224/28", "GB", "AS64522", "Example Business Fibre"),
+    ("192.0.2.240/28", "US", "AS64501", "Example CDN"),
+    ("203.0.113.0/24", "DE", "AS64502", "{vendor} GmbH"),
+    ("198.51.100.0/26", "NL", "AS64510", "Example VPS Hosting"),
+    ("198.51.100.64/26", "SG", "AS64511", "Example Cloud Asia"),
+    ("198.51.100.128/26", "GB", "AS64500", "Example Home Broadband"),
+    ("198.51.100.192/26", "US", "AS64503", "Example SaaS"),
+)
+
+
 @dataclass(frozen=True)
 class Change:
     start: int
@@ -274,17 +292,7 @@ def write_context(w: World, evidence: Path) -> list[str]:
     written.append("context/change_windows.csv")
 
     # Geolocation for the documentation ranges, so "new country" is decidable offline.
-    geo = [
-        "cidr,country,asn,org",
-        "192.0.2.0/26,GB,AS64500,Example Home Broadband",
-        "192.0.2.64/26,GB,AS64500,Example Home Broadband",
-        "192.0.2.128/25,US,AS64501,Example CDN",
-        f"203.0.113.0/24,DE,AS64502,{w.vendor} GmbH",
-        "198.51.100.0/26,NL,AS64510,Example VPS Hosting",
-        "198.51.100.64/26,SG,AS64511,Example Cloud Asia",
-        "198.51.100.128/26,GB,AS64500,Example Home Broadband",
-        "198.51.100.192/26,US,AS64503,Example SaaS",
-    ]
+    geo = ["cidr,country,asn,org"] + [",".join(row).replace("{vendor}", w.vendor) for row in GEOIP]
     (ctx / "geoip.csv").write_text("\n".join(geo) + "\n", encoding="utf-8")
     written.append("context/geoip.csv")
     return written

@@ -29,6 +29,7 @@ from gridhunt.demo.background import Background
 from gridhunt.demo.context import change_calendar, write_context
 from gridhunt.demo.intrusion import Intrusion
 from gridhunt.demo.labels import LabelBook
+from gridhunt.demo.lookalikes import Lookalikes
 from gridhunt.demo.netlog import FIREWALL_HEADER, VPN_HEADER, Net, zeek_footer, zeek_header
 from gridhunt.demo.sinks import Sink
 from gridhunt.demo.timeutil import DAY, DAYS, END, INCIDENT_END, INCIDENT_START, START, iso_ms
@@ -96,11 +97,13 @@ def generate(out_dir: Path | str, seed: int = 7, size: str = "small") -> dict[st
     bg = Background(
         world, sinks, win, net, random.Random(f"{seed}:background"), prof["rate"], prof["agents"], cal
     )
+    look = Lookalikes(world, sinks, win, net, bg, random.Random(f"{seed}:lookalikes"))
     # The intrusion's records go into the sink buffers up front (a few thousand); they are
     # written when the day they fall on is flushed, interleaved in time order with the rest.
     Intrusion(world, sinks, win, net, bg, book, cal, update_rows).emit()
     for d in range(DAYS):
         bg.day(d)
+        look.day(d)  # benign look-alikes of what the identity / network analytics hunt
         until = START + (d + 1) * DAY
         for s in sinks.values():
             s.flush(until)

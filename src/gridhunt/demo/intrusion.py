@@ -282,7 +282,7 @@ class Intrusion:
                 dur=r.uniform(0.1, 0.4),
                 tag=lab,
             )
-            t += int(600 * US * r.uniform(0.7, 1.3))  # 10 min ±30 %
+            t += int(600 * US * r.uniform(0.82, 1.18))  # 10 min ±18 %: jittered, still a beacon
 
     # -- S05 / S06: discovery, Kerberoasting -----------------------------------------
     def discovery(self) -> None:

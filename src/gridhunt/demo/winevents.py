@@ -55,6 +55,7 @@ _SEC_META: dict[int, tuple[int, str, int]] = {
     5136: (14081, "0x8020000000000000", 0),
     5145: (12811, "0x8020000000000000", 0),
 }
+_INTERACTIVE = (2, 7, 10, 11)  # logon types Windows handles on the console / RDP session (7 = unlock)
 _SYSMON_TASK = {1: 1, 3: 3, 10: 10, 11: 11, 13: 13, 22: 22}
 _SYSMON_VERSION = {1: 5, 3: 5, 10: 3, 11: 2, 13: 2, 22: 5}
 
@@ -314,20 +315,23 @@ class WinLog:
             "TargetDomainName": self.w.netbios,
             "TargetLogonId": self.logon_id(),
             "LogonType": logon_type,
-            # Service logons (type 5) come through Advapi, interactive ones through User32.
+            # Service (5) and network-cleartext (8, IIS basic auth) logons come through Advapi,
+            # interactive ones (2, unlock 7, RDP 10, cached 11) through User32.
             "LogonProcessName": "NtLmSsp "
             if ntlm
-            else {2: "User32 ", 10: "User32 ", 11: "User32 ", 5: "Advapi  "}.get(logon_type, "Kerberos"),
-            "AuthenticationPackageName": "Negotiate" if logon_type in (2, 10, 11) else package,
+            else {2: "User32 ", 7: "User32 ", 10: "User32 ", 11: "User32 ", 5: "Advapi  ", 8: "Advapi  "}.get(
+                logon_type, "Kerberos"
+            ),
+            "AuthenticationPackageName": "Negotiate" if logon_type in _INTERACTIVE else package,
             "WorkstationName": workstation,
             "LogonGuid": "00000000-0000-0000-0000-000000000000" if ntlm else self._guid(),
             "TransmittedServices": "-",
             "LmPackageName": "NTLM V2" if ntlm else "-",
             "KeyLength": 128 if ntlm else 0,
-            "ProcessId": hex(self.lsass_pid(host)) if logon_type in (2, 10, 11) else "0x0",
+            "ProcessId": hex(self.lsass_pid(host)) if logon_type in _INTERACTIVE else "0x0",
             "ProcessName": process
             if process != "-"
-            else ("C:\\Windows\\System32\\svchost.exe" if logon_type in (2, 10, 11) else "-"),
+            else ("C:\\Windows\\System32\\svchost.exe" if logon_type in _INTERACTIVE else "-"),
             "IpAddress": ip,
             "IpPort": {"-": "-", "127.0.0.1": "0"}.get(ip) or str(self.rng.randrange(49152, 65535)),
             "ImpersonationLevel": "%%1833",
@@ -338,7 +342,7 @@ class WinLog:
             "TargetLinkedLogonId": "0x0",
             "ElevatedToken": "%%1842" if user.admin else "%%1843",
         }
-        if logon_type in (2, 10, 11):
+        if logon_type in _INTERACTIVE:
             d["SubjectUserSid"], d["SubjectUserName"] = "S-1-5-18", f"{host.name.upper()}$"
             d["SubjectDomainName"] = self.w.netbios
         return self._sec(ts, host, 4624, d)
@@ -353,7 +357,9 @@ class WinLog:
         workstation: str,
         sub_status: str = "0xc000006a",
         package: str = "NTLM",
+        process: str = "",
     ) -> str:
+        """`process`: the process that asked (e.g. IIS's w3wp.exe for basic auth, logon type 8)."""
         known = sub_status != "0xc0000064"
         d = {
             **self._subject(None),
@@ -364,14 +370,14 @@ class WinLog:
             "FailureReason": "%%2313",
             "SubStatus": sub_status,
             "LogonType": logon_type,
-            "LogonProcessName": "NtLmSsp " if package == "NTLM" else "User32 ",
+            "LogonProcessName": "NtLmSsp " if package == "NTLM" else ("Advapi  " if logon_type == 8 else "User32 "),
             "AuthenticationPackageName": package if package == "NTLM" else "Negotiate",
             "WorkstationName": workstation,
             "TransmittedServices": "-",
             "LmPackageName": "-",
             "KeyLength": 0,
-            "ProcessId": "0x0" if logon_type == 3 else hex(self.lsass_pid(host)),
-            "ProcessName": "-" if logon_type == 3 else "C:\\Windows\\System32\\svchost.exe",
+            "ProcessId": "0x0" if logon_type == 3 else hex(self.lsass_pid(host) + (1000 if process else 0)),
+            "ProcessName": process or ("-" if logon_type == 3 else "C:\\Windows\\System32\\svchost.exe"),
             "IpAddress": ip,
             "IpPort": str(self.rng.randrange(49152, 65535)) if ip != "-" else "-",
         }
@@ -483,17 +489,18 @@ class WinLog:
     def _kerberos_client(self, ip: str) -> dict[str, str]:
         return {"IpAddress": f"::ffff:{ip}", "IpPort": str(self.rng.randrange(49152, 65535))}
 
-    def _preauth(self, ip: str) -> dict[str, str]:
-        """The tail of a Kerberos pre-authentication event (4768, 4771): client address, no certificate."""
+    def _preauth(self, ip: str, preauth: str = "2") -> dict[str, str]:
+        """The tail of a Kerberos pre-authentication event (4768, 4771): client address, no certificate.
+        PreAuthType 2 is encrypted timestamp; 0 means the account does not require pre-authentication."""
         return {
-            "PreAuthType": "2",
+            "PreAuthType": preauth,
             **self._kerberos_client(ip),
             "CertIssuerName": "",
             "CertSerialNumber": "",
             "CertThumbprint": "",
         }
 
-    def e4768(self, ts: int, dc: Host, user: User, ip: str, status: str = "0x0") -> str:
+    def e4768(self, ts: int, dc: Host, user: User, ip: str, status: str = "0x0", preauth: str = "2") -> str:
         d = {
             "TargetUserName": user.sam,
             "TargetDomainName": self.w.netbios.upper(),
@@ -503,7 +510,7 @@ class WinLog:
             "TicketOptions": "0x40810010",
             "Status": status,
             "TicketEncryptionType": "0x12",
-            **self._preauth(ip),
+            **self._preauth(ip, preauth),
         }
         return self._sec(ts, dc, 4768, d)
 

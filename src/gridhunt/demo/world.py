@@ -3,7 +3,10 @@
 Everything is drawn from one `random.Random(seed)` in a fixed order, so the same seed gives
 the same utility and a different seed gives different names, addresses and SIDs. Outside
 addresses come only from the documentation blocks (192.0.2.0/24, 198.51.100.0/24,
-203.0.113.0/24) and outside names end in `.example`.
+203.0.113.0/24), split by country and ASN in `context/geoip.csv` (see `context.GEOIP`), and
+outside names end in `.example` — except the CDN / cloud names of the benign look-alikes
+(`*.cloudfront.net`, `*.akamaiedge.net`, `*.elb.amazonaws.com`, `*.azurefd.net`), which keep
+their real suffixes with random labels because that is what a DNS analytic meets in real logs.
 """
 
 from __future__ import annotations
@@ -229,6 +232,9 @@ class World:
     # External services seen in benign traffic: name -> ip.
     external: dict[str, str] = field(default_factory=dict)
     cdn_names: list[str] = field(default_factory=list)
+    # Outside services and peers of the benign look-alikes (demo/lookalikes.py) that users do not
+    # browse: name (or a label, for peers without a DNS name) -> ip.
+    infra: dict[str, str] = field(default_factory=dict)
 
     def h(self, key: str) -> Host:
         return self.hosts[key]
@@ -503,4 +509,16 @@ def build_world(seed: int) -> World:
         host = f"{label}.{rng.choice(['cloudfront-cdn', 'edgecache', 'akam-edge'])}.example"
         w.cdn_names.append(host)
         w.external[host] = f"192.0.2.{130 + i}"
+    # Added after every seed-driven draw above, so they change no name or address drawn before.
+    w.external["files.cloudstore.example"] = "198.51.100.214"  # cloud file storage, browsed like any site
+    w.infra = {
+        "0.pool.ntp.example": "192.0.2.244",  # the mail gateway's chrony sources
+        "1.pool.ntp.example": "192.0.2.247",
+        "collector.monitor-saas.example": "198.51.100.213",  # monitoring SaaS heartbeat
+        "definitionupdates.os-vendor.example": "198.51.100.215",  # Defender signature checks
+        "vault.offsite-backup.example": "192.0.2.210",  # nightly offsite backup (GB)
+        "s2s-peer": "192.0.2.226",  # site-to-site IPsec peer: the north water treatment works (GB)
+        "hotel-wifi": "192.0.2.197",  # where the travelling employee stays (FR)
+        "vendor-office-egress": "203.0.113.9",  # the vendor's office NAT, beside its staff's home lines
+    }
     return w
