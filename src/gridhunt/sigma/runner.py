@@ -18,7 +18,7 @@ from functools import lru_cache
 import duckdb
 import pyarrow as pa
 
-from gridhunt.case import WIN_EVENTS_TABLE, Case, map_field_sql
+from gridhunt.case import WIN_EVENTS_TABLE, Case, field_key, map_field_sql
 from gridhunt.sigma.backend import FULLTEXT_COLUMN, LOWER_SUFFIX
 from gridhunt.sigma.logsources import EventSource
 from gridhunt.sigma.ruleset import CompiledRule
@@ -103,9 +103,14 @@ def field_expr(name: str, src: EventSource | None, variants: dict[str, list[str]
             "array_to_string(map_values(fields), chr(10)))"
         )
     target = renames.get(low, name)
-    if target.lower() in SYSTEM_FIELDS:
-        return f"CAST({SYSTEM_FIELDS[target.lower()]} AS VARCHAR)"
-    return map_field_sql(target, variants)
+    system = SYSTEM_FIELDS.get(target.lower())
+    if system is None:
+        return map_field_sql(target, variants)
+    if system == "event_id" or field_key(target) not in variants:
+        return f"CAST({system} AS VARCHAR)"
+    # an event's own data field of that name wins: System 104 names the cleared log in
+    # UserData's Channel, Sysmon's ProcessId is the observed process, not Sysmon itself
+    return f"coalesce({map_field_sql(target, variants)}, CAST({system} AS VARCHAR))"
 
 
 def run_rules(
