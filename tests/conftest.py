@@ -48,3 +48,18 @@ def rows(case: Case, sql: str, params: list | None = None) -> list[tuple]:
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+def run_analytic(case: Case, name: str, settings: dict | None = None):
+    """Run the one analytic `name` with its default settings changed by `settings`; returns the
+    AnalyticsResult after checking the analytic ran without an error."""
+    from gridhunt.detect import run_analytics
+    from gridhunt.detect.settings import load_settings
+
+    s = load_settings()
+    for k, v in (settings or {}).items():
+        s[name][k] = v
+    res = run_analytics(case, s, only=[name])
+    (r,) = [r for r in res.runs if r.name == name]
+    assert r.error is None, r.error
+    return res

@@ -13,7 +13,7 @@ import pytest
 from gridhunt.case import Case
 from gridhunt.detect import run_analytics
 from gridhunt.detect.settings import SettingsError, load_settings
-from tests.conftest import utc
+from tests.conftest import run_analytic, utc
 
 NL, SG, DE, GB, FR = "198.51.100.23", "198.51.100.200", "203.0.113.10", "192.0.2.10", "192.0.2.200"
 T0 = utc(2026, 4, 1, 9, 0, 0)
@@ -61,13 +61,7 @@ def login(
 
 
 def run(c: Case, name: str, settings: dict | None = None):
-    s = load_settings()
-    for k, v in (settings or {}).items():
-        s[name][k] = v
-    res = run_analytics(c, s, only=[name])
-    (r,) = [r for r in res.runs if r.name == name]
-    assert r.error is None, r.error
-    return res.findings
+    return run_analytic(c, name, settings).findings
 
 
 def minutes(n: float) -> timedelta:

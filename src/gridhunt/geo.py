@@ -54,6 +54,17 @@ class Geo:
     source: str | None = None  # overlay | mmdb | geoip2fast | internal | None (not found)
 
 
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from text (a `%zone` suffix dropped, IPv4-mapped IPv6 as IPv4); None if not one."""
+    try:
+        addr = ipaddress.ip_address(text.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
 def is_internal(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
@@ -153,12 +164,9 @@ class GeoResolver:
 
     def lookup(self, ip: str) -> Geo | None:
         """None for text that is not an IP address."""
-        try:
-            addr = ipaddress.ip_address(ip.strip().split("%", 1)[0])
-        except ValueError:
+        addr = parse_ip(ip)
+        if addr is None:
             return None
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
         hit = self.overlay.lookup(addr)
         if hit is not None:
             return self._located(hit)

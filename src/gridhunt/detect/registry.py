@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gridhunt.detect import auth
+from gridhunt.detect import auth, beacon, dns, exfil
 
-THEMES: tuple[ModuleType, ...] = (auth,)
+THEMES: tuple[ModuleType, ...] = (
+    auth,
+    beacon,
+    dns,
+    exfil,
+)
