@@ -94,9 +94,9 @@ def test_zones_and_conduits(case: Case) -> None:
     res = load(case, DATA / "zones.yaml")
     assert (res.records_ok, res.records_bad) == (7, 3)
     assert res.errors == [
-        ("zones[4]", "cidrs[0]: not a CIDR: '10.50.0.0/33'"),
-        ("conduits[2]", "unknown zone 'ot-contrl'"),
-        ("conduits[4]", "ports: not a port or range: 'http'"),
+        ("line 6: zones[4]", "cidrs[0]: not a CIDR: '10.50.0.0/33'"),
+        ("line 10: conduits[2]", "unknown zone 'ot-contrl'"),
+        ("line 12: conduits[4]", "ports: not a port or range: 'http'"),
     ]
     assert rows(case, "SELECT name, cidrs, level, source_ref FROM zones ORDER BY source_ref") == [
         ("it", ["10.10.0.0/16"], 1, "zones[0]"),
@@ -182,7 +182,7 @@ def test_combined_file_and_wrong_shapes(case: Case, tmp_path: Path) -> None:
     # zones not a list -> one bad record; the file still has a zones key, so conduits are checked
     # against it (no zone known -> 'a' is unknown)
     assert res.records_ok == 1
-    assert res.errors == [("zones", "expected a list of entries"), ("conduits[0]", "unknown zone 'a'")]
+    assert res.errors == [("line 3: zones", "expected a list of entries"), ("line 5: conduits[0]", "unknown zone 'a'")]
     assert rows(case, "SELECT asset_id, ips FROM assets") == [("A-1", [])]
 
 

@@ -30,6 +30,8 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
         "subject_user",
     )
 ) + (("ingest_log", "records_ignored", "BIGINT"), ("ingest_log", "notes", "VARCHAR[]"))
+# zones by asset tag / role as well as CIDR, and the zone's role (it, dmz, ot, vendor)
+_ADDED_COLUMNS += (("zones", "kind", "VARCHAR"), ("zones", "assets", "VARCHAR[]"), ("zones", "roles", "VARCHAR[]"))
 
 # Fixed columns of win_events; every EventData/UserData field seen becomes one more VARCHAR column.
 WIN_EVENTS_BASE: tuple[tuple[str, str], ...] = (
@@ -95,7 +97,8 @@ CREATE TABLE IF NOT EXISTS assets (
     asset_id VARCHAR, hostname VARCHAR, ips VARCHAR[], zone VARCHAR, role VARCHAR, owner VARCHAR,
     vendor VARCHAR, criticality VARCHAR, source_file VARCHAR, source_ref VARCHAR);
 CREATE TABLE IF NOT EXISTS zones (
-    name VARCHAR, cidrs VARCHAR[], level INTEGER, source_file VARCHAR, source_ref VARCHAR);
+    name VARCHAR, cidrs VARCHAR[], level INTEGER, source_file VARCHAR, source_ref VARCHAR,
+    kind VARCHAR, assets VARCHAR[], roles VARCHAR[]);
 CREATE TABLE IF NOT EXISTS conduits (
     from_zone VARCHAR, to_zone VARCHAR, proto VARCHAR, ports VARCHAR, via_host VARCHAR,
     source_file VARCHAR, source_ref VARCHAR);
@@ -110,6 +113,9 @@ CREATE TABLE IF NOT EXISTS secrets (
 CREATE TABLE IF NOT EXISTS updates (
     ts_applied TIMESTAMPTZ, target VARCHAR, product VARCHAR, version VARCHAR, vendor VARCHAR,
     artifact_sha256 VARCHAR, signature_ref VARCHAR, channel VARCHAR, artifact_path VARCHAR,
+    source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS change_windows (
+    window_start TIMESTAMPTZ, window_end TIMESTAMPTZ, ticket VARCHAR, system VARCHAR, description VARCHAR,
     source_file VARCHAR, source_ref VARCHAR);
 CREATE TABLE IF NOT EXISTS findings (
     finding_id VARCHAR, detector VARCHAR, rule_id VARCHAR, title VARCHAR, severity VARCHAR,
@@ -128,6 +134,10 @@ CREATE TABLE IF NOT EXISTS files (
     mime_type VARCHAR, filename VARCHAR, duration DOUBLE, is_orig BOOLEAN, seen_bytes BIGINT, total_bytes BIGINT,
     missing_bytes BIGINT, md5 VARCHAR, sha1 VARCHAR, sha256 VARCHAR, extracted VARCHAR,
     source_file VARCHAR, source_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS ics (
+    ts TIMESTAMPTZ, uid VARCHAR, src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR, dst_port INTEGER,
+    protocol VARCHAR, function VARCHAR, direction VARCHAR, is_write BOOLEAN, is_control BOOLEAN,
+    unit_or_address VARCHAR, status VARCHAR, details VARCHAR, source_file VARCHAR, source_ref VARCHAR);
 """
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.box import SIMPLE_HEAD
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -232,6 +233,100 @@ def timeline(
     Console().print(t)
 
 
+@app.command()
+def beacons(
+    case: Annotated[Path, typer.Argument(help="A case file written by `gridhunt hunt --case FILE`.")],
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            help="score (strobes first, then highest score), connections, bytes (most first), first (first seen, "
+            "oldest first) or last (last seen, most recent first).",
+        ),
+    ] = "score",
+    min_score: Annotated[
+        float,
+        typer.Option(
+            "--min-score",
+            help="Only pairs scoring at least this, 0..1 (strobes are always listed). RITA's bands: 0.5 low, "
+            "0.7 medium, 0.9 high; hunt reports from net.beacon.min_score (0.7).",
+        ),
+    ] = 0.5,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the rows (every column) to this CSV file.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Show / export at most this many pairs.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML with analytics settings (net.beacon allow-lists, weights), as for hunt."),
+    ] = None,
+) -> None:
+    """RITA-style beacon table. Every internal -> external pair (destination named by TLS
+    SNI, HTTP Host or the source's own DNS answer, else its IP) is scored per 24 h window
+    with RITA v5's model: timestamp, data-size, duration and histogram scores, 0.25 each.
+    Each row shows the pair's best window, and connections, bytes, first / last seen over
+    the whole case.
+
+    A perfectly regular beacon of constant size scores 1.0; from 0.7 is RITA's medium
+    band, from 0.9 its high band. Pairs with under 4 distinct connection times in every
+    window are not scored; 86,400+ connections in a day make a strobe.
+
+    Example: gridhunt beacons case.duckdb --min-score 0.8 --sort connections --csv b.csv
+    """
+    from gridhunt.case import Case
+    from gridhunt.detect.beacon import SORTS, beacon_scores, write_csv
+    from gridhunt.detect.settings import SettingsError, load_settings
+
+    if sort not in SORTS:
+        raise typer.BadParameter(f"--sort must be one of {', '.join(SORTS)}")
+    if not case.is_file():
+        console.print(f"[red]error:[/] {case}: no such case file (write one with `gridhunt hunt --case {case}`)")
+        raise typer.Exit(2)
+    try:
+        settings = load_settings(config)
+        with Case.open(case, read_only=True) as c:
+            rows = beacon_scores(c, settings, min_score=min_score, sort=sort, limit=limit)
+    except (OSError, ValueError, SettingsError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    if csv_path is not None:
+        write_csv(rows, csv_path)
+        console.print(f"{len(rows)} pairs written to {csv_path}")
+    t = Table(title=f"beacons: {case.name} ({len(rows)} pairs, min score {min_score:g}, by {sort})", box=SIMPLE_HEAD)
+    for col in ("score", "source", "destination", "ts", "ds", "dur", "hist", "conns", "bytes", "first seen",
+                "last seen"):  # fmt: skip
+        # numbers never wrap; addresses, names and times fold in a narrow terminal
+        short = col not in ("source", "destination", "first seen", "last seen")
+        t.add_column(col, overflow="fold", no_wrap=short, justify="right" if col in ("conns", "bytes") else "left")
+    for r in rows:
+        if r["score"] is None:
+            score = "[red]strobe[/]"
+        else:
+            style = "red" if r["score"] >= 0.9 else "yellow" if r["score"] >= 0.7 else ""
+            score = f"[{style}]{r['score']:.3f}[/]" if style else f"{r['score']:.3f}"
+            score += " [red]strobe[/]" if r["strobe"] else ""
+        comps = [f"{r[k]:.2f}" if r[k] is not None else "" for k in ("ts_score", "ds_score", "dur_score", "hist_score")]
+        t.add_row(
+            score,
+            r["src_ip"],
+            r["dst"] + ("" if r["kind"] == "ip" else f" ({', '.join((r['dst_ips'] or [])[:2])})"),
+            *comps,
+            f"{r['connections']:,}",
+            _size(r["bytes_out"] + r["bytes_in"]),
+            r["first_seen"].strftime("%Y-%m-%d %H:%M"),
+            r["last_seen"].strftime("%Y-%m-%d %H:%M"),
+        )
+    Console().print(t)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
 def _check_mmdb(path: Path) -> None:
     import maxminddb
     from maxminddb.errors import InvalidDatabaseError
@@ -350,6 +445,217 @@ def demo(
         f"{card['events']:,} events hunted in {card['seconds']['total']:.1f} s; "
         f"written: {out / 'findings.jsonl'}, {out / 'scorecard.json'}, {out / 'labels.json'}"
     )
+
+
+@app.command()
+def segmentation(
+    case: Annotated[Path, typer.Argument(help="A case file written by `gridhunt hunt --case FILE`.")],
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="zones.yaml to load first, replacing the case's zones and conduits."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print matrix, violations and counts as JSON.")] = False,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Also write every classified flow to this CSV file.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML with analytics settings (seg.* severities), as for hunt.")
+    ] = None,
+) -> None:
+    """Judge every flow in CASE against the IEC 62443 zones / conduits policy: allowed, violation,
+    unpoliced (internet traffic of a non-OT zone the policy says nothing about) or unknown zone.
+    Prints the zone x zone matrix (rows: from, columns: to; flows / bytes; green allowed, red
+    outside any conduit, dim no traffic) and the seg.* violations.
+
+    Example: gridhunt segmentation case.duckdb --policy evidence/context/zones.yaml
+    """
+    from gridhunt.case import Case
+    from gridhunt.detect import segmentation as seg
+    from gridhunt.detect.settings import SettingsError, load_settings
+
+    if not case.is_file():
+        console.print(f"[red]error:[/] {case}: no such case file (write one with `gridhunt hunt --case {case}`)")
+        raise typer.Exit(2)
+    try:
+        settings = load_settings(config)
+        with Case.open(case) as c:
+            if policy is not None:
+                seg.load_policy(c, policy)
+            if not c.con.execute("SELECT count(*) FROM zones").fetchall()[0][0]:
+                raise ValueError(f"{case}: the case holds no zones; pass --policy zones.yaml")
+            rep = seg.report(c, settings)
+            if csv_path is not None:
+                console.print(f"{seg.write_flows_csv(c, csv_path):,} flows written to {csv_path}")
+    except seg.PolicyError as e:
+        for msg in e.messages:
+            console.print(f"[red]error:[/] {msg}", highlight=False)
+        raise typer.Exit(2) from e
+    except (OSError, ValueError, SettingsError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    if as_json:
+        print(json.dumps(rep.to_dict(), default=str))
+        return
+    for note in rep.classification.notes:
+        console.print(f"[yellow]![/] {note}", highlight=False)
+    style = {"allowed": "green", "violation": "bold red", "unknown-zone": "magenta", "conduit": "dim green",
+             "none": "dim", "unpoliced": ""}  # fmt: skip
+    m = rep.matrix
+    by = rep.classification.by_status
+    t = Table(
+        title=f"zones: {rep.classification.flows:,} flows ("
+        + ", ".join(f"{by.get(s, 0):,} {s}" for s in seg.STATUSES)
+        + ")",
+        caption="rows: from zone, columns: to zone; flows / bytes. green: allowed (conduit or same zone), "
+        "red: outside any conduit, plain: internet traffic the policy does not police, dim: no traffic",
+    )
+    t.add_column("from \\ to", style="bold")
+    for z in m.zones:
+        t.add_column(z, overflow="fold")
+    for a in m.zones:
+        cells = [m.cell(a, b) for b in m.zones]
+        t.add_row(a, *(f"[{style[x.status]}]{seg.cell_text(x)}[/]" if style[x.status] else seg.cell_text(x)
+                       for x in cells))  # fmt: skip
+    Console().print(t)
+    v = Table(title=f"segmentation findings ({len(rep.findings)})")
+    for col in ("severity", "rule", "from", "to", "proto/port", "flows (denied)", "bytes", "first seen", "why"):
+        v.add_column(col, overflow="fold")
+    for f in rep.findings:
+        d = f.details
+        checked = d.get("conduits_checked")
+        why = ["checked: " + "; ".join(checked) if checked else f"no conduit {d['src_zone']} -> {d['dst_zone']}"]
+        if f.rule_id == "seg.vendor_bypasses_jump_host":
+            why.insert(0, f"vendor path: {d.get('vendor_path')}")
+        why += [f"source is {d['jump_host']}"] if d.get("jump_host") else []
+        why += ["to " + ", ".join(d["dst_vendor_ranges"])] if d.get("dst_vendor_ranges") else []
+        why = "; ".join(why)
+        v.add_row(
+            f"[{SEV_STYLE[f.severity]}]{f.severity}[/]",
+            f.rule_id,
+            f"{d['src_ip']}" + (f" {d['src_host']}" if d.get("src_host") else "") + f" ({d['src_zone']})",
+            f"{d['dst_zone']}: " + ", ".join(d["dst_ips"][:3]) + (" …" if d["destinations"] > 3 else ""),
+            f"{d.get('proto') or '?'}/{d.get('dst_port') if d.get('dst_port') is not None else '*'}",
+            f"{d['flows']:,} ({d['flows_denied']:,})",
+            seg.human_bytes(d["bytes_out"] + d["bytes_in"]),
+            f.ts_first.strftime("%Y-%m-%d %H:%M") if f.ts_first else "",
+            why,
+        )
+    Console().print(v)
+
+
+@app.command()
+def assets(
+    case: Annotated[Path, typer.Argument(help="A case file written by `gridhunt hunt --case FILE`.")],
+    gaps: Annotated[
+        bool, typer.Option("--gaps", help="Only assets with a blind spot (a required evidence source missing).")
+    ] = False,
+    unknown: Annotated[bool, typer.Option("--unknown", help="Only devices the inventory does not list.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Also write one row per asset (every column) to this CSV file.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML with analytics settings (assets.* required sources, roles), as for hunt."),
+    ] = None,
+) -> None:
+    """Reconcile the inventory with the evidence: per asset its zone, role, vendor, first / last seen and
+    which evidence sources cover it (Security log, Sysmon / EDR, PowerShell, System log, network flows,
+    DNS, AMI audit, logons to it: ✓ rows, – none); then devices the inventory lacks (per zone), assets
+    seen in another zone than the inventory's, and inventory items no evidence shows.
+
+    A gap is a required source (assets.coverage_gap.required: Security log, Sysmon, flows) with no rows;
+    Windows sources are not expected of non-Windows roles. Gaps of critical, OT-zone and vendor-managed
+    assets (red) are what the assets.coverage_gap findings report.
+
+    Example: gridhunt assets case.duckdb --gaps --csv coverage.csv
+    """
+    from datetime import datetime
+
+    from gridhunt.case import Case
+    from gridhunt.detect.assets import SOURCES, asset_report, write_csv
+    from gridhunt.detect.settings import SettingsError, load_settings
+
+    if not case.is_file():
+        console.print(f"[red]error:[/] {case}: no such case file (write one with `gridhunt hunt --case {case}`)")
+        raise typer.Exit(2)
+    try:
+        with Case.open(case, read_only=True) as c:
+            rep = asset_report(c, load_settings(config))
+    except (OSError, ValueError, SettingsError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    show_assets, show_unknown = gaps or not unknown, unknown or not gaps
+    if gaps:
+        rep["assets"] = [a for a in rep["assets"] if a["gaps"]]
+    if csv_path is not None:
+        write_csv(rep["assets"], csv_path)
+        console.print(f"{len(rep['assets'])} assets written to {csv_path}")
+    if as_json:
+        keep = {"summary", "notes"} | ({"assets"} if show_assets else set())
+        keep |= {"unknown", "zone_mismatch"} if show_unknown else set()
+        keep |= {"stale"} if not gaps and not unknown else set()
+        out = {k: v for k, v in rep.items() if k in keep}
+        iso = lambda o: o.isoformat().replace("+00:00", "Z") if isinstance(o, datetime) else str(o)  # noqa: E731
+        print(json.dumps(out, default=iso))
+        return
+    for note in rep["notes"]:
+        console.print(f"[yellow]![/] {note}", highlight=False)
+    # the asset table is wide: piped into a file or pager it keeps its columns rather than 80 characters
+    s, out_ = rep["summary"], Console() if Console().is_terminal else Console(width=220)
+    day = lambda ts: ts.strftime("%Y-%m-%d") if ts else ""  # noqa: E731 - local formatter
+    if show_assets:
+        t = Table(
+            title=f"assets: {s['assets']} in the inventory, {s['seen']} seen, {s['stale']} never seen; "
+            f"{s['with_gaps']} with gaps ({s['judged_with_gaps']} of the {s['judged']} critical / OT / vendor)"
+            + (" -- only assets with gaps" if gaps else ""),
+            caption="✓ rows in that source, – none. sec: Security log, sysmon: Sysmon / EDR, ps: PowerShell, sys: "
+            "System log, flows: conn, ami: AMI audit, auth: logons to it. gaps: required sources "
+            f"({', '.join(s['required'])}) missing; red = critical / OT-zone / vendor-managed asset",
+        )
+        for col in ("id", "host", "zone", "role", "vendor", "first seen", "last seen", "sec", "sysmon", "ps", "sys",
+                    "flows", "dns", "ami", "auth", "gaps"):  # fmt: skip
+            t.add_column(col, overflow="fold", justify="center" if len(col) <= 6 and col not in ("id", "host",
+                         "zone", "role", "gaps") else "left")  # fmt: skip
+        for a in rep["assets"]:
+            marks = ["[green]✓[/]" if a["coverage"][src] else "[dim]–[/]" for src in SOURCES]
+            gap = ", ".join(a["gaps"])
+            t.add_row(
+                a["asset_id"], a["hostname"] or "", a["zone"] or "", a["role"] or "", a["vendor"] or "",
+                day(a["first_seen"]), day(a["last_seen"]), *marks,
+                (f"[red]{gap}[/]" if a["judged"] else f"[yellow]{gap}[/]") if gap else "",
+            )  # fmt: skip
+        out_.print(t)
+    if show_unknown:
+        u = Table(title=f"devices not in the inventory: {s['unknown_devices']} ("
+                  + ", ".join(f"{z} {n}" for z, n in s["unknown_by_zone"].items()) + ")")  # fmt: skip
+        for col in ("zone", "device", "addresses", "names", "seen in", "first seen", "last seen", "rows", "note"):
+            u.add_column(col, overflow="fold")
+        for d in rep["unknown"]:
+            ips = ", ".join(d["ips"][:4]) + (f" (+{len(d['ips']) - 4})" if len(d["ips"]) > 4 else "")
+            zone = f"[red]{d['zone']}[/] (OT)" if d["ot"] else d["zone"] or "(no zone)"
+            u.add_row(zone, d["device"], ips, ", ".join(d["names"][:4]), ", ".join(d["logs"]), day(d["first_seen"]),
+                      day(d["last_seen"]), f"{d['rows']:,}", "VPN client" if d["vpn_client"] else "")  # fmt: skip
+        out_.print(u)
+        if rep["zone_mismatch"]:
+            m = Table(title=f"assets seen in another zone than the inventory's: {s['zone_mismatches']}")
+            for col in ("id", "host", "inventory zone", "address", "zone seen", "how", "rows", "first seen",
+                        "last seen"):  # fmt: skip
+                m.add_column(col, overflow="fold")
+            for r in rep["zone_mismatch"]:
+                how = r["how"] + (f" ({r['workstation']})" if r["workstation"] else "")
+                m.add_row(r["asset_id"], r["hostname"] or "", r["inventory_zone"], r["ip"], r["seen_zone"], how,
+                          f"{r['rows']:,}", day(r["first_seen"]), day(r["last_seen"]))  # fmt: skip
+            out_.print(m)
+    if not gaps and not unknown:
+        st = Table(title=f"inventory items never seen in the evidence: {len(rep['stale'])}")
+        for col in ("id", "host", "zone", "role", "criticality", "addresses", "connections to it unanswered"):
+            st.add_column(col, overflow="fold")
+        for a in rep["stale"]:
+            tried = a["unanswered_connections"]
+            st.add_row(a["asset_id"], a["hostname"] or "", a["zone"] or "", a["role"] or "", a["criticality"] or "",
+                       ", ".join(a["ips"]), f"{tried:,}" if tried else "")  # fmt: skip
+        out_.print(st)
 
 
 def main() -> None:  # pragma: no cover - console script entry

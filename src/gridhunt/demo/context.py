@@ -146,6 +146,8 @@ def write_context(w: World, evidence: Path) -> list[str]:
             {"from": "ot-control", "to": "dmz", "proto": "tcp", "ports": "443", "via": None},
             {"from": "ami", "to": "dmz", "proto": "tcp", "ports": "443", "via": None},
             {"from": "dmz", "to": "ami", "proto": "tcp", "ports": "443", "via": None},
+            # the head-end's telemetry feed to the vendor (a registered telemetry access path)
+            {"from": "ami", "to": "internet", "proto": "tcp", "ports": "443", "via": None},
         ],
     }
     _dump(ctx / "zones.yaml", zones)

@@ -12,7 +12,7 @@ from gridhunt.demo.scorecard import score
 
 # Not logs: update artifacts, signatures, keys and certificates are read by the update and vendor
 # checks, not ingested; the change calendar and geo table wait for their analytics.
-NOT_INGESTED = ("updates/artifacts", "context/certs", "context/keys", "context/change_windows.csv")
+NOT_INGESTED = ("updates/artifacts", "context/certs", "context/keys")
 
 
 def log_inputs(evidence: Path) -> list[Path]:

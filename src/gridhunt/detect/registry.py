@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gridhunt.detect import auth, beacon, dns, exfil
+from gridhunt.detect import ami, assets, auth, beacon, dns, exfil, ics, segmentation
 
 THEMES: tuple[ModuleType, ...] = (
     auth,
     beacon,
     dns,
     exfil,
+    ami,
+    segmentation,
+    ics,
+    assets,
 )

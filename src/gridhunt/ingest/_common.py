@@ -154,7 +154,16 @@ SCHEMAS: dict[str, dict[str, pa.DataType]] = {
         "source_file": STR,
         "source_ref": STR,
     },
-    "zones": {"name": STR, "cidrs": STR_LIST, "level": INT, "source_file": STR, "source_ref": STR},
+    "zones": {
+        "name": STR,
+        "cidrs": STR_LIST,
+        "level": INT,
+        "source_file": STR,
+        "source_ref": STR,
+        "kind": STR,
+        "assets": STR_LIST,
+        "roles": STR_LIST,
+    },
     "conduits": {
         "from_zone": STR,
         "to_zone": STR,
@@ -202,6 +211,15 @@ SCHEMAS: dict[str, dict[str, pa.DataType]] = {
         "source_file": STR,
         "source_ref": STR,
     },
+    "change_windows": {
+        "window_start": TS,
+        "window_end": TS,
+        "ticket": STR,
+        "system": STR,
+        "description": STR,
+        "source_file": STR,
+        "source_ref": STR,
+    },
     "x509": {
         "ts": TS,
         "fingerprint": STR,
@@ -240,6 +258,24 @@ SCHEMAS: dict[str, dict[str, pa.DataType]] = {
         "sha1": STR,
         "sha256": STR,
         "extracted": STR,
+        "source_file": STR,
+        "source_ref": STR,
+    },
+    "ics": {
+        "ts": TS,
+        "uid": STR,
+        "src_ip": STR,
+        "src_port": INT,
+        "dst_ip": STR,
+        "dst_port": INT,
+        "protocol": STR,
+        "function": STR,
+        "direction": STR,
+        "is_write": BOOL,
+        "is_control": BOOL,
+        "unit_or_address": STR,
+        "status": STR,
+        "details": STR,
         "source_file": STR,
         "source_ref": STR,
     },
@@ -390,15 +426,23 @@ def iter_json_objects(path: Path, tally: Tally, progress: Advance | None = None)
 
 
 def iter_csv_records(
-    path: Path, tally: Tally, progress: Advance | None, required: Iterable[str], wanted: Iterable[str]
+    path: Path,
+    tally: Tally,
+    progress: Advance | None,
+    required: Iterable[str],
+    wanted: Iterable[str],
+    rename: dict[str, str] | None = None,
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, {column: text}) of the `wanted` columns for each CSV row with the header's
-    width; a header lacking a `required` column is one bad record and nothing more is read."""
+    width; a header lacking a `required` column is one bad record and nothing more is read.
+    `rename` maps a vendor's own (lower-cased) column names to ours before either is checked."""
     line = 1
     try:
         with TextSource(path, progress) as source:
             reader = csv.reader(source.text)
             header = [h.strip().strip('"').lower().lstrip("\ufeff") for h in next(reader, [])]
+            if rename:
+                header = [rename.get(h, h) for h in header]
             missing = [c for c in required if c not in header]
             if missing:
                 tally.bad_record("line 1", f"header lacks {', '.join(missing)}")

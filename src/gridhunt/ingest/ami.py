@@ -5,16 +5,23 @@ record bad (counted, with the reason), because a detection keyed on `action = 'f
 silently misses a misspelt one. Case is forgiven (`enddevicecontrol:Disconnect`), spelling is not.
 login / login_failed records also go to `auth` (source 'ami', dst_host = the system) so one auth
 table covers Windows, VPN and head-end logons.
+
+A vendor's own CSV export is read through a header-mapping YAML beside it (`<file name>.mapping.yaml`,
+`<stem>.mapping.yaml` or `ami-mapping.yaml`, first found wins): `{their_column: our_column}`, as for
+firewall CSVs, plus an optional `values:` section giving their words for our vocabularies
+(`values: {action: {RemoteDisconnect: "EndDeviceControl:disconnect"}, result: {Success: ok}}`).
 """
 
 from __future__ import annotations
 
 import csv
 import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 from gridhunt.ingest._common import (
     BadValue,
@@ -29,7 +36,7 @@ from gridhunt.ingest._common import (
 from gridhunt.ingest.base import Advance, FileResult, Tally
 
 FORMAT = "ami"
-FORMATS = ("ami_jsonl", "ami_csv")
+FORMATS = ("ami_jsonl", "ami_csv", "ami_mapping")
 
 COLUMNS = (
     "ts",
@@ -71,9 +78,77 @@ _VOCAB = {
 }
 # what a sniffed header / first record must have to be ours and not, say, a firewall CSV
 _SIGNATURE = frozenset({"ts", "system", "action", "target_type", "result"})
+MAPPING_NAMES = ("{name}.mapping.yaml", "{stem}.mapping.yaml", "ami-mapping.yaml")
+# a mapping naming one of these is ours, not a firewall / VPN one (those share ts, user, src_ip, action)
+_AMI_ONLY = frozenset({"system", "target_type", "target_id", "target_count", "params", "result"})
+
+
+@dataclass
+class Mapping:
+    """A vendor export's header mapping: their column -> ours, and their words for our vocabularies."""
+
+    columns: dict[str, str] = field(default_factory=dict)  # lower-cased their column -> our column
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # our column -> lower-cased theirs -> ours
+
+
+def _find_mapping(path: Path) -> Path | None:
+    for pattern in MAPPING_NAMES:
+        cand = path.with_name(pattern.format(name=path.name, stem=path.stem))
+        if cand != path and cand.is_file():
+            return cand
+    return None
+
+
+def load_mapping(mapping_file: Path, tally: Tally | None = None, text: str | None = None) -> Mapping:
+    """Read a mapping YAML (or its `text`); bad entries are reported (when a tally is given) and dropped."""
+
+    def bad(where: str, why: str) -> None:
+        if tally is not None:
+            tally.bad_record(f"{mapping_file.name}: {where}" if where else mapping_file.name, why)
+
+    try:
+        data = yaml.safe_load(text if text is not None else Path(mapping_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        bad("", f"unreadable header mapping: {exc}")
+        return Mapping()
+    if not isinstance(data, dict):
+        bad("", "header mapping must be a {their_column: our_column} map")
+        return Mapping()
+    out = Mapping()
+    for theirs, ours in data.items():
+        if theirs == "values":
+            continue
+        target = str(ours).strip().lower() if ours is not None else ""
+        if target not in COLUMNS:
+            bad(str(theirs), f"unknown target column {ours!r}")
+            continue
+        out.columns[str(theirs).strip().lower()] = target
+    values = data.get("values") or {}
+    if not isinstance(values, dict):
+        bad("values", "expected {our_column: {their_value: our_value}}")
+        values = {}
+    for column, words in values.items():
+        col = str(column).strip().lower()
+        if col not in _VOCAB or not isinstance(words, dict):
+            bad(f"values.{column}", f"expected one of {', '.join(_VOCAB)} with a {{their_value: our_value}} map")
+            continue
+        for theirs, ours in words.items():
+            canon = _VOCAB[col].get(str(ours).strip().lower()) if ours is not None else None
+            if canon is None:
+                bad(f"values.{column}.{theirs}", f"unknown {col} {ours!r}")
+                continue
+            out.values.setdefault(col, {})[str(theirs).strip().lower()] = canon
+    return out
+
+
+def _is_mapping_file(path: Path) -> bool:
+    return path.name.endswith(tuple(p.format(name="", stem="") for p in MAPPING_NAMES))
 
 
 def sniff(head: bytes, path: Path) -> str | None:
+    if _is_mapping_file(path):
+        mapping = load_mapping(path, text=head_text(head))
+        return "ami_mapping" if set(mapping.columns.values()) & _AMI_ONLY else None
     text = head_text(head)
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     if first.startswith("{"):
@@ -83,7 +158,14 @@ def sniff(head: bytes, path: Path) -> str | None:
             return None
         return "ami_jsonl" if isinstance(obj, dict) and obj.keys() >= _SIGNATURE else None
     columns = {c.strip().strip('"').lower() for c in next(csv.reader([first]), [])}
-    return "ami_csv" if columns >= _SIGNATURE else None
+    if columns >= _SIGNATURE:
+        return "ami_csv"
+    mapping_file = _find_mapping(path) if "," in first else None
+    if mapping_file is not None:
+        rename = load_mapping(mapping_file).columns
+        if {rename.get(c, c) for c in columns} >= _SIGNATURE:
+            return "ami_csv"
+    return None
 
 
 def _vocab(name: str, value: Any, required: bool) -> str | None:
@@ -178,9 +260,13 @@ class _Writer:
 def ingest(case: Any, path: Path, fmt: str, progress: Advance | None = None) -> FileResult:
     path = Path(path).resolve()
     tally = Tally(path, fmt)
+    if fmt == "ami_mapping":
+        return tally.result("header mapping for the AMI audit CSV files beside it; read with them")
     writer = _Writer(case)
     if fmt == "ami_csv":
-        _read_csv(path, tally, writer, progress)
+        mapping_file = _find_mapping(path)
+        mapping = load_mapping(mapping_file, tally) if mapping_file is not None else Mapping()
+        _read_csv(path, tally, writer, progress, mapping)
     else:
         _read_jsonl(path, tally, writer, progress)
     writer.close()
@@ -198,9 +284,13 @@ def _read_jsonl(path: Path, tally: Tally, writer: _Writer, progress: Advance | N
         tally.ok += 1
 
 
-def _read_csv(path: Path, tally: Tally, writer: _Writer, progress: Advance | None) -> None:
+def _read_csv(path: Path, tally: Tally, writer: _Writer, progress: Advance | None, mapping: Mapping) -> None:
     src = str(path)
-    for line, rec in iter_csv_records(path, tally, progress, _REQUIRED, COLUMNS):
+    for line, rec in iter_csv_records(path, tally, progress, _REQUIRED, COLUMNS, mapping.columns):
+        for col, words in mapping.values.items():
+            value = (rec.get(col) or "").strip()
+            if value:
+                rec[col] = words.get(value.lower(), value)
         try:
             writer.add(_record(rec, src, f"line {line}"))
         except BadValue as exc:

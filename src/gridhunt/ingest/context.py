@@ -5,12 +5,15 @@ vendors.yaml -> vendors + vendor_access + secrets
 updates.csv  -> updates (artifact / signature paths resolved against the log's folder)
 geoip.csv    -> geo_networks (cidr, country[, asn, org, lat, lon]): the site's own geo overlay,
                 consulted before any GeoIP database (see gridhunt.geo)
+change_windows.csv -> change_windows (start, end, ticket[, system, description]): the change
+                calendar, approved windows the AMI analytics judge head-end / DMS actions against
 
 A YAML file may hold several sections (say assets and zones together); every known top-level
 key is read whatever the sniffed format. Context files are small hand-written policy, so each is
 loaded whole. A bad entry is dropped and counted with its entry path as position
-("conduits[2]", "vendors[0].access[3]") and a reason naming the offending value; the caller
-prefixes the file name: "zones.yaml: conduits[2]: unknown zone 'ot-contrl'".
+("conduits[2]", "vendors[0].access[3]") and a reason naming the offending value; zones and
+conduits (the segmentation policy) also name the YAML line of that value. The caller prefixes the
+file name: "zones.yaml: line 14: conduits[2]: unknown zone 'ot-contrl'".
 """
 
 from __future__ import annotations
@@ -37,7 +40,14 @@ from gridhunt.ingest._common import (
 from gridhunt.ingest.base import Advance, FileResult, Tally
 
 FORMAT = "context"
-FORMATS = ("context_assets", "context_zones", "context_vendors", "context_updates", "context_geoip")
+FORMATS = (
+    "context_assets",
+    "context_zones",
+    "context_vendors",
+    "context_updates",
+    "context_geoip",
+    "context_change_windows",
+)
 
 ACCESS_KINDS = (
     "vpn_account",
@@ -73,6 +83,13 @@ _SECTION_FORMAT = {
 }
 _TOP_KEY = re.compile(r"^([A-Za-z_]+)\s*:", re.MULTILINE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
+# zones.yaml: `internet` is the implicit zone of every public address not in a declared zone;
+# a zone's kind says its role (ot zones are what the segmentation analytics guard; vendor zones
+# hold vendor access paths); a conduit's protocol
+INTERNET_ZONE = "internet"
+ZONE_KINDS = ("it", "dmz", "ot", "vendor")
+CONDUIT_PROTOS = ("tcp", "udp", "icmp", "sctp", "any")
+IpNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 try:  # the C loader is much faster where libyaml is present; same safe semantics
     _Loader: type = yaml.CSafeLoader
@@ -89,6 +106,8 @@ def sniff(head: bytes, path: Path) -> str | None:
             return "context_updates"
         if {"cidr", "country"} <= columns:
             return "context_geoip"
+        if {"start", "end", "ticket"} <= columns:
+            return "context_change_windows"
         return None
     keys = {m.group(1) for m in _TOP_KEY.finditer(text)}
     for key, (fmt, field) in _SECTION_FORMAT.items():
@@ -106,29 +125,79 @@ def ingest(case: Any, path: Path, fmt: str, progress: Advance | None = None) -> 
     if fmt == "context_geoip":
         _read_geoip(case, path, tally, progress)
         return tally.result()
+    if fmt == "context_change_windows":
+        _read_change_windows(case, path, tally, progress)
+        return tally.result()
+    _read_yaml(case, path, tally, progress)
+    return tally.result()
+
+
+def read_policy(case: Any, path: Path) -> FileResult:
+    """Only the zones / conduits of a YAML file (`gridhunt segmentation --policy`): other sections
+    (an inventory kept in the same file, say) are left alone. The caller empties the tables first."""
+    path = Path(path).resolve()
+    tally = Tally(path, "context_zones")
+    _read_yaml(case, path, tally, None, zones_only=True)
+    return tally.result()
+
+
+def _read_yaml(case: Any, path: Path, tally: Tally, progress: Advance | None, zones_only: bool = False) -> None:
     try:
         with TextSource(path, progress) as source:
-            data = yaml.load(source.text, Loader=_Loader)  # noqa: S506 - a safe loader
+            data, root = _compose(source.text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "line 1"
         tally.bad_record(where, f"YAML syntax error: {getattr(exc, 'problem', None) or exc}")
-        return tally.result()
+        return
     except (OSError, EOFError) as exc:
         tally.bad_record("line 1", f"unreadable: {exc}")
-        return tally.result()
-    if not isinstance(data, dict):
-        tally.bad_record("line 1", "expected a mapping with assets / zones / conduits / vendors / secrets")
-        return tally.result()
+        return
+    if not isinstance(data, dict) or (zones_only and "zones" not in data):
+        want = "zones (and conduits)" if zones_only else "assets / zones / conduits / vendors / secrets"
+        tally.bad_record("line 1", f"expected a mapping with {want}")
+        return
     ctx = _Ctx(case, str(path), tally)
-    if "assets" in data:
+    if "assets" in data and not zones_only:
         ctx.assets(data["assets"])
     if "zones" in data or "conduits" in data:
-        ctx.zones(data.get("zones"), data.get("conduits"), "zones" in data)
-    if "vendors" in data or "secrets" in data:
+        ctx.zones(data.get("zones"), data.get("conduits"), "zones" in data, root)
+    if ("vendors" in data or "secrets" in data) and not zones_only:
         ctx.vendors(data.get("vendors"), data.get("secrets"), "vendors" in data)
     ctx.flush()
-    return tally.result()
+
+
+def _compose(text: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its node tree: the nodes keep line marks, so zone / conduit errors can
+    name the line of the offending value (one parse, same safe semantics as yaml.safe_load)."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
+    finally:
+        loader.dispose()
+
+
+def _line(root: yaml.Node | None, *path: str | int) -> int | None:
+    """1-based line of the node at `path` (keys / list indexes), or of its deepest existing parent."""
+    node, line = root, None
+    for step in path:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            node = node.value[step]
+        else:
+            node = None
+    return node.start_mark.line + 1 if node is not None else line
+
+
+def _at(root: yaml.Node | None, *path: str | int) -> str:
+    """'line N: ' for the node at `path`, '' without a node tree."""
+    line = _line(root, *path)
+    return f"line {line}: " if line is not None else ""
 
 
 # ---- value helpers: raise BadValue with the sub-path of the offending value ----
@@ -191,10 +260,31 @@ def _ports(value: Any) -> str | None:
                 b = to_int(hi, 0, 65535) if hi else a
             except BadValue:
                 raise BadValue(f"ports: not a port or range: {p!r}") from None
-            if a is None or b is None or a > b:
+            if a is None or b is None:
                 raise BadValue(f"ports: not a port or range: {p!r}")
+            if a > b:
+                raise BadValue(f"ports: bad port range {p!r} (start above end)")
             parts.append(p)
     return ",".join(parts) or None
+
+
+class _BadAt(BadValue):
+    """A bad value whose message does not start with its key: `path` says where it is."""
+
+    def __init__(self, message: str, *path: str | int) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+_SUB_PATH = re.compile(r"^([A-Za-z_]+)(?:\[(\d+)\])?:")
+
+
+def _sub_path(message: str) -> tuple[str | int, ...]:
+    """'cidrs[1]: not a CIDR …' -> ('cidrs', 1): where in the entry the bad value sits."""
+    m = _SUB_PATH.match(message)
+    if m is None:
+        return ()
+    return (m.group(1), int(m.group(2))) if m.group(2) is not None else (m.group(1),)
 
 
 def _need(entry: dict[str, Any], key: str) -> str:
@@ -223,19 +313,26 @@ class _Ctx:
         for sink in self.sinks.values():
             sink.flush()
 
-    def entries(self, section: str, value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(entry path, entry) for each mapping in a section list; the rest counted bad."""
+    def entries(self, section: str, value: Any, root: yaml.Node | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(entry path, entry) for each mapping in a section list; the rest counted bad (with
+        the YAML line in the position when `root`, the node tree, is given)."""
+        for _, ref, entry in self.indexed(section, value, root):
+            yield ref, entry
+
+    def indexed(
+        self, section: str, value: Any, root: yaml.Node | None = None
+    ) -> Iterator[tuple[int, str, dict[str, Any]]]:
         if value is None:
             return
         if not isinstance(value, list):
-            self.tally.bad_record(section, "expected a list of entries")
+            self.tally.bad_record(_at(root, section) + section, "expected a list of entries")
             return
         for i, entry in enumerate(value):
             ref = f"{section}[{i}]"
             if isinstance(entry, dict):
-                yield ref, entry
+                yield i, ref, entry
             else:
-                self.tally.bad_record(ref, f"expected a mapping, got {entry!r}")
+                self.tally.bad_record(_at(root, section, i) + ref, f"expected a mapping, got {entry!r}")
 
     # ---- assets.yaml ----
     def assets(self, section: Any) -> None:
@@ -262,43 +359,84 @@ class _Ctx:
             self.add("assets", row, ref)
 
     # ---- zones.yaml ----
-    def zones(self, zones: Any, conduits: Any, check_refs: bool) -> None:
+    def zones(self, zones: Any, conduits: Any, check_refs: bool, root: yaml.Node | None = None) -> None:
+        """IEC 62443 zones and the conduits between them. Each error names the YAML line of the
+        offending value: "line 14: conduits[2]: unknown zone 'ot-contrl'"."""
         names: dict[str, str] = {}
-        for ref, e in self.entries("zones", zones):
+        rejected: dict[str, str] = {}  # zone name -> where its bad entry is (conduits naming it say so)
+        nets: list[tuple[IpNet, str]] = []  # CIDRs of the zones taken so far, to refuse overlaps
+        members: dict[tuple[str, str], str] = {}  # ("assets" | "roles", lower-cased value) -> zone
+        for i, ref, e in self.indexed("zones", zones, root):
             try:
                 name = _need(e, "name")
+                if name.lower() == INTERNET_ZONE:
+                    raise BadValue("name: 'internet' is the implicit zone of public addresses; do not declare it")
                 if name in names:
-                    raise BadValue(f"duplicate zone {name!r} (first at {names[name]})")
-                row = {
-                    "name": name,
-                    "cidrs": _cidr_list(e.get("cidrs"), "cidrs"),
-                    "level": to_int(e.get("level")),
-                }
+                    raise BadValue(f"name: duplicate zone {name!r} (first at {names[name]})")
+                kind = (to_str(e.get("kind")) or "").lower() or None
+                if kind is not None and kind not in ZONE_KINDS:
+                    raise BadValue(f"kind: unknown zone kind {kind!r} (one of {', '.join(ZONE_KINDS)})")
+                try:
+                    level = to_int(e.get("level"), 0, 4)
+                except BadValue:
+                    raise BadValue(
+                        f"level: {e.get('level')!r} is not an IEC 62443 security level (0-4); "
+                        "say `kind: ot` / `kind: it` for the zone's role"
+                    ) from None
+                cidrs = _cidr_list(e.get("cidrs"), "cidrs")
+                tags = _str_list(e.get("assets"), "assets")
+                roles = _str_list(e.get("roles"), "roles")
+                if not (cidrs or tags or roles):
+                    raise BadValue("no cidrs, assets or roles: the zone would hold no address")
+                own = [ipaddress.ip_network(c) for c in cidrs]
+                for j, net in enumerate(own):
+                    for other, zone in nets:
+                        if net.version == other.version and net.overlaps(other):
+                            raise BadValue(f"cidrs[{j}]: {net} overlaps zone {zone!r} ({other})")
+                for key, values in (("assets", tags), ("roles", roles)):
+                    for j, v in enumerate(values):
+                        if (key, v.lower()) in members:
+                            raise BadValue(f"{key}[{j}]: {v!r} is already in zone {members[key, v.lower()]!r}")
             except BadValue as exc:
-                self.tally.bad_record(ref, str(exc))
+                bad_name = to_str(e.get("name"))
+                if bad_name is not None and bad_name not in names:
+                    rejected.setdefault(bad_name, _at(root, "zones", i).rstrip(": ") or ref)
+                self.tally.bad_record(_at(root, "zones", i, *_sub_path(str(exc))) + ref, str(exc))
                 continue
             names[name] = ref
+            nets.extend((net, name) for net in own)
+            members.update({("assets", v.lower()): name for v in tags})
+            members.update({("roles", v.lower()): name for v in roles})
+            row = {"name": name, "cidrs": cidrs, "level": level, "kind": kind, "assets": tags, "roles": roles}
             self.add("zones", row, ref)
-        for ref, e in self.entries("conduits", conduits):
+        for i, ref, e in self.indexed("conduits", conduits, root):
             try:
                 ends = []
                 for key in ("from", "to"):
                     # YAML 1.1 reads a bare `from`/`to` key as a string, but accept from_zone too
-                    zone = to_str(e.get(key, e.get(f"{key}_zone")))
+                    k = key if key in e else f"{key}_zone"
+                    zone = to_str(e.get(k))
                     if zone is None:
                         raise BadValue(f"{key}: missing")
-                    if check_refs and zone not in names:
-                        raise BadValue(f"unknown zone {zone!r}")
+                    if zone.lower() == INTERNET_ZONE:
+                        zone = INTERNET_ZONE
+                    elif check_refs and zone not in names:
+                        why = f"zone {zone!r} was rejected (see {rejected[zone]})" if zone in rejected else ""
+                        raise _BadAt(why or f"unknown zone {zone!r}", k)
                     ends.append(zone)
+                proto = (to_str(e.get("proto")) or "").lower() or None
+                if proto is not None and proto not in CONDUIT_PROTOS:
+                    raise BadValue(f"proto: unknown protocol {proto!r} (one of {', '.join(CONDUIT_PROTOS)})")
                 row = {
                     "from_zone": ends[0],
                     "to_zone": ends[1],
-                    "proto": (to_str(e.get("proto")) or "").lower() or None,
+                    "proto": None if proto == "any" else proto,
                     "ports": _ports(e.get("ports")),
                     "via_host": to_str(e.get("via", e.get("via_host"))),
                 }
             except BadValue as exc:
-                self.tally.bad_record(ref, str(exc))
+                path = exc.path if isinstance(exc, _BadAt) else _sub_path(str(exc))
+                self.tally.bad_record(_at(root, "conduits", i, *path) + ref, str(exc))
                 continue
             self.add("conduits", row, ref)
 
@@ -443,6 +581,42 @@ def _read_geoip(case: Any, path: Path, tally: Tally, progress: Advance | None) -
                 "org": r.get("org"),
                 "lat": lat,
                 "lon": lon,
+                "source_file": str(path),
+                "source_ref": f"line {line}",
+            }
+        )
+        tally.ok += 1
+    sink.flush()
+
+
+def _read_change_windows(case: Any, path: Path, tally: Tally, progress: Advance | None) -> None:
+    """The change calendar: one approved window per row. A ticket may have several windows (a
+    rollout over several nights); a window without a ticket approves nothing, so it is an error."""
+    sink = Sink(case, "change_windows")
+    for line, rec in iter_csv_records(
+        path, tally, progress, ("start", "end", "ticket"), ("start", "end", "ticket", "system", "description")
+    ):
+        r = {k: to_str(v) for k, v in rec.items()}
+        try:
+            start = _ts(r.get("start"), "start")
+            end = _ts(r.get("end"), "end")
+            if start is None:
+                raise BadValue("start: missing")
+            if end is None:
+                raise BadValue("end: missing")
+            if end < start:
+                raise BadValue(f"end: {r['end']} is before start {r['start']}")
+            ticket = _need(r, "ticket")
+        except BadValue as exc:
+            tally.bad_record(f"line {line}", str(exc))
+            continue
+        sink.add(
+            {
+                "window_start": start,
+                "window_end": end,
+                "ticket": ticket,
+                "system": (r.get("system") or "").lower() or None,
+                "description": r.get("description"),
                 "source_file": str(path),
                 "source_ref": f"line {line}",
             }

@@ -1,4 +1,4 @@
-"""Zeek conn / dns / http / ssl / x509 / files logs, TSV (ASCII writer) or JSON lines, plain or gzip-rotated.
+"""Zeek conn / dns / http / ssl / x509 / files and ICS logs, TSV (ASCII writer) or JSON lines, plain or gzip-rotated.
 
 TSV: the header (`#separator`, `#set_separator`, `#empty_field`, `#unset_field`, `#path`,
 `#fields`, `#types`) says what every column is, so columns are located by name, never by
@@ -7,8 +7,10 @@ header blocks (concatenated rotations); each `#fields` line starts a new block. 
 file name prefix) tells the log type; JSON records may also carry `_path` (Corelight, Security
 Onion) or be told apart by their keys.
 
-Rows go to conn / dns / http / tls / x509 / files. Set and vector fields are stored comma-joined,
-as Zeek writes them; a ',' inside one element stays escaped as `\\x2c` so the list still splits.
+Rows go to conn / dns / http / tls / x509 / files; the ICS logs (Zeek's modbus / dnp3, ICSNPP's bacnet /
+enip / cip / s7comm / c1222) go to `ics` through `zeek_ics`, which maps each protocol's fields. Set and
+vector fields are stored comma-joined, as Zeek writes them; a ',' inside one element stays escaped as
+`\\x2c` so the list still splits.
 Unset (`-`) becomes NULL; `(empty)` becomes '' for text and NULL for numbers. Escaped bytes
 (`\\xHH`) are decoded where they are printable text or valid UTF-8 and stay `\\xHH` otherwise;
 raw bytes that are not UTF-8 are kept the same way.
@@ -24,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from gridhunt.ingest import zeek_ics
 from gridhunt.ingest._common import (
     BadValue,
     Sink,
@@ -44,6 +47,7 @@ FORMATS = ("zeek_tsv", "zeek_json")
 
 # Zeek log path -> case table
 LOG_TABLES = {"conn": "conn", "dns": "dns", "http": "http", "ssl": "tls", "x509": "x509", "files": "files"}
+LOG_TABLES.update(dict.fromkeys(zeek_ics.LOG_PROTOCOLS, "ics"))
 
 # table column -> (kind, zeek fields to try in order). Kinds are converters below.
 _FIELD_MAP: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -139,7 +143,11 @@ _FIELD_MAP: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
 # tables with a `source` column meaning "which log source" (files.source is Zeek's own field)
 _HAS_SOURCE = {"conn", "dns"}
 
-_NAME_TYPE = re.compile(r"^(conn|dns|http|ssl|x509|files)(?=[._\-]|$)", re.IGNORECASE)
+# ICS names stop at '.' or '-' only: ICSNPP's sibling logs (bacnet_property, cip_io, dnp3_control …) differ
+_NAME_TYPE = re.compile(
+    r"^(?:(conn|dns|http|ssl|x509|files)(?=[._\-]|$)|(modbus|dnp3|bacnet|enip|cip|s7comm|c1222)(?=[.\-]|$))",
+    re.IGNORECASE,
+)
 _ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 _ESCAPE_RUN = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
 # JSON::TimestampFormat TS_MILLIS writes integer milliseconds; epoch seconds stay below this until 5138
@@ -182,7 +190,7 @@ def _unescape_list(raw: str, set_sep: str) -> str:
 
 def _log_type_from_name(path: Path) -> str | None:
     m = _NAME_TYPE.match(path.name)
-    return m.group(1).lower() if m else None
+    return (m.group(1) or m.group(2)).lower() if m else None
 
 
 def _json_log_type(obj: dict[str, Any], default: str | None) -> str | None:
@@ -204,7 +212,7 @@ def _json_log_type(obj: dict[str, Any], default: str | None) -> str | None:
         return "http"
     if "server_name" in obj or "cipher" in obj or "established" in obj:
         return "ssl"
-    return None
+    return zeek_ics.json_log_type(obj)
 
 
 def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
@@ -363,6 +371,7 @@ class _TsvBlock:
         self.template: list[Any] = []
         self.ts_pos = self.ref_pos = -1
         self.bound = False
+        self.types: list[str] | None = None  # the block's `#types` line, if any
 
     def bind(self, names: list[str]) -> None:
         """Plan the conversion into the value order of the table's Sink (`Sink.names`)."""
@@ -425,6 +434,58 @@ class _TsvBlock:
         return out
 
 
+class _IcsTsvBlock(_TsvBlock):
+    """A header block of an ICS log: every column is read, typed by `#types` (or by name without one), and the
+    protocol's mapper in zeek_ics makes the `ics` row."""
+
+    kinds: list[tuple[str, str]]
+    names: list[str]
+
+    def bind(self, names: list[str]) -> None:
+        self.bound = True
+        self.names = names
+        types = self.types if self.types is not None and len(self.types) == self.nfields else None
+        self.kinds = [(f, zeek_ics.tsv_kind(types[i] if types else None, f)) for i, f in enumerate(self.fields)]
+
+    def _value(self, name: str, kind: str, raw: str) -> Any:
+        if kind == "str":
+            return _unescape(raw) if "\\x" in raw else raw
+        if kind == "vector":
+            return [_unescape(x) for x in raw.split(self.set_sep)]
+        if kind == "time":
+            return _tsv_time(raw) if name == "ts" else _tsv_float(raw)
+        if kind == "int":
+            try:
+                return int(raw)
+            except ValueError:
+                raise BadValue(f"not an integer: {raw!r}") from None
+        return _TSV_CONVERTERS[kind](raw)
+
+    def row(self, parts: list[str], ref: str) -> list[Any]:  # type: ignore[override]
+        rec: dict[str, Any] = {}
+        unset, empty = self.unset, self.empty
+        for (name, kind), raw in zip(self.kinds, parts, strict=True):
+            if raw == unset:
+                continue
+            if raw == empty:
+                rec[name] = [] if kind == "vector" else ("" if kind == "str" else None)
+                continue
+            try:
+                rec[name] = self._value(name, kind, raw)
+            except BadValue as exc:
+                raise BadValue(f"{name}: {exc}") from None
+        if rec.get("ts") is None:
+            raise BadValue("no ts")
+        out = zeek_ics.build(self.log_type or "", rec)
+        out["source_ref"] = ref
+        return [out.get(n) for n in self.names]
+
+
+def _new_block(sep: str, set_sep: str, empty: str, unset: str, log_type: str | None, fields: list[str]) -> _TsvBlock:
+    cls = _IcsTsvBlock if LOG_TABLES.get(log_type or "") == "ics" else _TsvBlock
+    return cls(sep, set_sep, empty, unset, log_type, fields)
+
+
 def _finish_row(row: dict[str, Any], ref: str) -> None:
     if row.get("ts") is None:
         raise BadValue("no ts")
@@ -435,7 +496,7 @@ def ingest(case: Any, path: Path, fmt: str, progress: Advance | None = None) -> 
     path = Path(path).resolve()
     tally = Tally(path, fmt)
     sinks = {}
-    for table in LOG_TABLES.values():
+    for table in dict.fromkeys(LOG_TABLES.values()):
         constants = {"source_file": str(path)}
         if table in _HAS_SOURCE:
             constants["source"] = "zeek"
@@ -508,11 +569,13 @@ def _read_tsv(
             elif key == "path":
                 log_type = value.strip().lower()
             elif key == "fields":
-                block = _TsvBlock(sep, set_sep, empty, unset, log_type, value.split(sep))
-            # '#types', '#open', '#close' carry nothing the columns need: fields are typed by name
+                block = _new_block(sep, set_sep, empty, unset, log_type, value.split(sep))
+            elif key == "types" and block is not None:
+                block.types = value.split(sep)  # only ICS blocks use them: the other tables type fields by name
+            # '#open', '#close' carry nothing the columns need
             continue
         if block is None and line.startswith("ts\t") and "\tid.orig_h\t" in line:
-            block = _TsvBlock("\t", ",", "(empty)", "-", log_type, line.split("\t"))  # tsv=T header
+            block = _new_block("\t", ",", "(empty)", "-", log_type, line.split("\t"))  # tsv=T header
             continue
         if block is None:
             tally.bad_record(f"line {n}", "data line before any #fields header")
@@ -565,6 +628,14 @@ def _read_json(
             kind = log_type or "unknown"
             skipped[kind] = skipped.get(kind, 0) + 1
             continue
+        if table == "ics":
+            try:
+                sinks[table].add(_json_ics_row(log_type or "", obj, f"line {n}"))
+            except BadValue as exc:
+                tally.bad_record(f"line {n}", str(exc))
+                continue
+            tally.ok += 1
+            continue
         if table == "files" and "tx_hosts" not in obj and "id.orig_h" in obj:
             _json_files_hosts(obj)
         ts = obj.get("ts")
@@ -598,6 +669,29 @@ def _json_time(value: Any, millis: bool) -> int | None:
     if micros is not None and not -_MAX_MICROS < micros < _MAX_MICROS:
         raise BadValue(f"out of range: {value!r}")
     return micros
+
+
+def _json_ics_row(log_type: str, obj: dict[str, Any], ref: str) -> dict[str, Any]:
+    """An `ics` row from a JSON record: ts and ports converted here, everything else by zeek_ics."""
+    rec = dict(obj)
+    ts = obj.get("ts")
+    millis = isinstance(ts, int | float) and not isinstance(ts, bool) and ts >= _MILLIS_FROM
+    for name in ("ts", "id.orig_p", "id.resp_p"):
+        value = obj.get(name)
+        try:
+            if value is None:
+                rec[name] = None
+            elif name == "ts":
+                rec[name] = _json_time(value, millis)
+            else:
+                rec[name] = to_port(value)
+        except BadValue as exc:
+            raise BadValue(f"{name}: {exc}") from None
+    if rec["ts"] is None:
+        raise BadValue("no ts")
+    row = zeek_ics.build(log_type, rec)
+    row["source_ref"] = ref
+    return row
 
 
 def _json_files_hosts(obj: dict[str, Any]) -> None:
