@@ -327,6 +327,34 @@ def test_long_connection(case: Case) -> None:
     assert [e["fields"]["duration"] for e in f.evidence] == [9000.0, 9000.0]
 
 
+def test_long_sessions_to_a_service_many_hosts_use_are_left_out_unless_very_long(case: Case) -> None:
+    for h in range(10):  # an hour-long call each, to the collaboration service everyone uses
+        add_conn(case, f"10.0.2.{h}", "198.51.100.206", [T0 + h * 60], duration=[4000.0])
+    add_conn(case, "10.0.2.99", "198.51.100.206", [T0], duration=[20000.0])  # 5.5 h: still shown
+    result = run_analytics(case, only=["net.long_connection"])
+    assert [f.entity for f in result.findings] == ["10.0.2.99 -> 198.51.100.206"]
+    assert any("10 pairs under 4 h to destinations 10+ internal hosts use" in n for n in result.notes)
+    s = load_settings()
+    s["net.long_connection"]["common_destination_sources"] = 0
+    assert len(run_analytics(case, s, only=["net.long_connection"]).findings) == 11
+
+
+def test_beacon_to_a_registered_vendor_channel_is_informational_and_named(case: Case) -> None:
+    uids = add_conn(case, "10.0.0.15", "203.0.113.3", periodic(600, 144), 400)
+    add_rows(case, "tls", [{"ts": T0, "uid": u, "server_name": "telemetry.meterco.example"} for u in uids])
+    uids = add_conn(case, "10.0.0.16", "203.0.113.4", periodic(600, 144), 400)
+    add_rows(case, "tls", [{"ts": T0, "uid": u, "server_name": "telemetry.meterco-status.example"} for u in uids])
+    case.con.execute(
+        "INSERT INTO vendor_access (vendor, kind, identifier) VALUES ('MeterCo', 'telemetry', 'meterco.example')"
+    )
+    got = {f.entity: f for f in findings(case, "net.beacon")}
+    vendor = got["10.0.0.15 -> telemetry.meterco.example"]
+    assert vendor.severity == "informational"
+    assert vendor.details["registered_vendor_path"] == "MeterCo telemetry meterco.example"
+    lookalike = got["10.0.0.16 -> telemetry.meterco-status.example"]  # a look-alike name is not the channel
+    assert lookalike.severity == "high" and "registered_vendor_path" not in lookalike.details
+
+
 def test_rare_destination_first_seen_late(case: Case) -> None:
     for h in range(5):  # an old destination everyone uses, across ten days
         add_conn(case, f"10.0.1.{h}", "198.51.100.90", periodic(DAY, 10, T0 + h))

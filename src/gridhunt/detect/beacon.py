@@ -684,7 +684,8 @@ def beacons(ctx: Context, a: Analytic) -> list[Finding]:
     )
     SELECT b.src_ip || ' -> ' || b.dst AS entity, b.first_seen AS ts_first, b.last_seen AS ts_last,
         b.connections AS count, ev.evidence,
-        CASE WHEN b.score >= {high} THEN 'high' WHEN b.score >= {med} THEN 'medium' ELSE 'low' END AS severity,
+        CASE WHEN reg.identifier IS NOT NULL THEN 'informational'
+             WHEN b.score >= {high} THEN 'high' WHEN b.score >= {med} THEN 'medium' ELSE 'low' END AS severity,
         struct_pack(src_ip := b.src_ip, dst := b.dst, dst_kind := b.kind, dst_ips := b.dst_ips,
             named_by := b.named_by, sources := b.sources, score := b.score, ts_score := b.ts_score,
             ds_score := b.ds_score, dur_score := b.dur_score, hist_score := b.hist_score,
@@ -697,8 +698,16 @@ def beacons(ctx: Context, a: Analytic) -> list[Finding]:
             windows_scored := b.windows_scored, windows_at_min_score := b.windows_at_min_score,
             connections := b.connections, bytes_out := b.bytes_out, bytes_in := b.bytes_in,
             intervals := iv.intervals, sizes := sz.sizes, min_score := {min_score}, medium_score := {med},
-            high_score := {high}, model := 'RITA v5 beacon score, per 24 h window') AS details
+            high_score := {high}, model := 'RITA v5 beacon score, per 24 h window',
+            registered_vendor_path := reg.vendor || ' ' || reg.kind || ' ' || reg.identifier) AS details
     FROM b LEFT JOIN ev USING (pair_id) LEFT JOIN iv USING (pair_id) LEFT JOIN sz USING (pair_id)
+    -- a vendor's registered telemetry / update channel is periodic by design: still shown (a channel
+    -- can be abused), at informational severity and named
+    LEFT JOIN (
+        SELECT vendor, kind, lower(identifier) AS identifier FROM vendor_access
+        WHERE kind IN ('telemetry', 'update_channel') AND identifier IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY lower(identifier) ORDER BY vendor, kind) = 1
+    ) reg ON b.kind = 'fqdn' AND (b.dst = reg.identifier OR ends_with(b.dst, '.' || reg.identifier))
     ORDER BY b.first_seen, entity
     """
     return query_findings(ctx, a, sql, title=None)
@@ -733,7 +742,22 @@ def long_connections(ctx: Context, a: Analytic) -> list[Finding]:
     prepare_network(ctx.case, ctx.settings)
     p = ctx.params(a.name)
     lo, med, high = float(p["min_seconds"]), float(p["medium_seconds"]), float(p["high_seconds"])
-    picked = f"""SELECT pair_id, w FROM gh_net_pw WHERE total_duration >= {lo}
+    common = int(p["common_destination_sources"])
+    # a destination many internal hosts hold long sessions with (a call service, a SaaS) is the
+    # organisation's, not one host's: below the medium threshold such pairs are left out (RITA
+    # weighs prevalence the same way), and counted in a note
+    prevalent = f"""SELECT dst FROM {ROWS} WHERE NOT allowed GROUP BY dst HAVING count(DISTINCT src_ip) >= {common}"""
+    cut = f"total_duration >= {med} OR dst NOT IN ({prevalent})" if common > 0 else "true"
+    skipped = ctx.case.con.execute(
+        f"""SELECT count(DISTINCT pair_id) FROM gh_net_pw WHERE total_duration >= {lo}
+        AND pair_id NOT IN (SELECT pair_id FROM gh_net_pw WHERE total_duration >= {lo} AND ({cut}))"""
+    ).fetchall()[0][0]
+    if skipped:
+        ctx.notes.append(
+            f"net.long_connection: {skipped} pairs under {med / 3600:g} h to destinations {common}+ internal hosts "
+            "use were left out"
+        )
+    picked = f"""SELECT pair_id, w FROM gh_net_pw WHERE total_duration >= {lo} AND ({cut})
         QUALIFY row_number() OVER (PARTITION BY pair_id ORDER BY total_duration DESC, w) = 1"""
     sql = f"""
     WITH b AS ({picked.replace("pair_id, w", "*", 1)}),
