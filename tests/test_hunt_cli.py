@@ -26,7 +26,7 @@ def test_hunt_writes_findings_and_summary(tmp_path: Path, shared: Path) -> None:
     e = _entry("proc_creation_win_sc_stop_service.yml")
     evtx = shared / "sigma" / e["evtx_path"]
     out = tmp_path / "out"
-    res = RUNNER.invoke(app, ["hunt", str(evtx), "--out", str(out), "--case", str(tmp_path / "c.duckdb")])
+    res = RUNNER.invoke(app, ["hunt", str(evtx), "--out", str(out), "--case", str(tmp_path / "new" / "dir" / "c.duckdb")])
     assert res.exit_code == 0, res.output
     findings = read_jsonl(out / "findings.jsonl")
     summary = json.loads((out / "summary.json").read_text())

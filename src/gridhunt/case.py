@@ -158,6 +158,8 @@ class Case:
             tmpdir = tempfile.TemporaryDirectory(prefix="gridhunt-")
             path = Path(tmpdir.name) / "case.duckdb"
         path = Path(path)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)  # `--case new/dir/case.duckdb` just works
         # DuckDB's buffer pool; the rest of the process (Arrow batches, Python) comes on top.
         memory_limit = memory_limit or os.environ.get("GRIDHUNT_MEMORY_LIMIT", "512MB")
         config = {"memory_limit": memory_limit, "preserve_insertion_order": "true", "checkpoint_threshold": "256MB"}
