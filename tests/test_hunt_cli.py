@@ -26,7 +26,8 @@ def test_hunt_writes_findings_and_summary(tmp_path: Path, shared: Path) -> None:
     e = _entry("proc_creation_win_sc_stop_service.yml")
     evtx = shared / "sigma" / e["evtx_path"]
     out = tmp_path / "out"
-    res = RUNNER.invoke(app, ["hunt", str(evtx), "--out", str(out), "--case", str(tmp_path / "new" / "dir" / "c.duckdb")])
+    case = tmp_path / "new" / "dir" / "c.duckdb"  # a folder that does not exist yet
+    res = RUNNER.invoke(app, ["hunt", str(evtx), "--out", str(out), "--case", str(case)])
     assert res.exit_code == 0, res.output
     findings = read_jsonl(out / "findings.jsonl")
     summary = json.loads((out / "summary.json").read_text())
@@ -51,7 +52,7 @@ def test_hunt_writes_findings_and_summary(tmp_path: Path, shared: Path) -> None:
         assert f["evidence"] and all({"source_file", "source_ref"} <= set(ev) for ev in f["evidence"])
         assert f["details"]["rule"]["author"]  # DRL attribution travels with each finding
     assert "findings" in res.output and "rules converted" in res.output
-    assert (tmp_path / "c.duckdb").exists()
+    assert case.exists()
 
 
 def test_count_sums_to_matching_events_and_order_is_stable(tmp_path: Path, shared: Path) -> None:
