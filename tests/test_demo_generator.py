@@ -17,9 +17,11 @@ import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from gridhunt.case import Case
 from gridhunt.demo import generate
 from gridhunt.demo.cast import Cast, cast
 from gridhunt.demo.world import World, build_world
+from gridhunt.ingest import ingest_paths
 
 # Copied from docs/FORMATS.md on purpose: a change to the contract must show up here.
 FORMATS_HEADERS = {
@@ -293,7 +295,7 @@ def test_windows_field_values_match_windows(
 
 
 def test_zeek_logs_are_valid_tsv(demo: tuple[Path, dict[str, Any]]) -> None:
-    for name in ("conn", "dns", "http", "ssl"):
+    for name in ("conn", "dns", "http", "ssl", "modbus", "dnp3"):
         p = demo[0] / "evidence/zeek" / f"{name}.log"
         lines = p.read_text().split("\n")
         assert lines[0] == "#separator \\x09" and lines[4] == f"#path\t{name}"
@@ -364,6 +366,8 @@ def test_context_files(demo: tuple[Path, dict[str, Any]]) -> None:
         "engineering_workstation",
         "field_collector",
         "workstation",
+        "rtu",
+        "plc",
     } <= roles
     assert sum(a["zone"] == "it" for a in assets) >= 290
     zones = yaml.safe_load((ctx / "zones.yaml").read_text())
@@ -748,3 +752,122 @@ def test_geoip_covers_every_public_address(
     assert len(public) >= 50
     for ip in public:
         _country(geo, ip)
+
+
+# -- benign ICS traffic (demo/icsnet.py) ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def ics(demo: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The demo's modbus.log and dnp3.log ingested into a real case: its `ics` rows."""
+    zeek = demo[0] / "evidence/zeek"
+    case = Case.open(tmp_path_factory.mktemp("ics_case") / "c.duckdb")
+    try:
+        report = ingest_paths(case, [zeek / "modbus.log", zeek / "dnp3.log"])
+        assert report.records_bad == 0 and report.records_ok > 0
+        cur = case.con.execute(
+            "SELECT ts, uid, src_ip, src_port, dst_ip, dst_port, protocol, function, direction, is_write, is_control "
+            "FROM ics ORDER BY ts, source_file, source_ref"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        case.close()
+
+
+def _assets_by_role(demo: tuple[Path, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """role -> {ip: hostname} from the demo's inventory."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for a in yaml.safe_load((demo[0] / "evidence/context/assets.yaml").read_text())["assets"]:
+        for ip in a["ips"]:
+            out[a["role"]][ip] = a["hostname"]
+    return out
+
+
+def test_ics_logs_ingest_with_expected_protocols_and_functions(
+    demo: tuple[Path, dict[str, Any]], ics: list[dict[str, Any]]
+) -> None:
+    _, manifest = demo
+    files = {f["path"]: f["records"] for f in manifest["files"]}
+    assert len(ics) == files["zeek/modbus.log"] + files["zeek/dnp3.log"]  # every record parsed
+    counts = Counter((r["protocol"], r["function"]) for r in ics)
+    assert counts[("dnp3", "READ")] >= 4000  # SCADA polling, sampled
+    assert 100 <= counts[("dnp3", "UNSOLICITED_RESPONSE")] <= 1000  # RTUs reporting by exception
+    assert counts[("dnp3", "DIRECT_OPERATE")] == 1  # the breaker test, nothing else operates
+    assert counts[("modbus", "READ_HOLDING_REGISTERS")] >= 1000 and counts[("modbus", "READ_INPUT_REGISTERS")] >= 1000
+    writes = counts[("modbus", "WRITE_SINGLE_REGISTER")] + counts[("modbus", "WRITE_MULTIPLE_REGISTERS")]
+    assert 10 <= writes <= 100  # occasional engineering changes
+    assert set(counts) == {
+        ("dnp3", "READ"),
+        ("dnp3", "UNSOLICITED_RESPONSE"),
+        ("dnp3", "DIRECT_OPERATE"),
+        ("modbus", "READ_HOLDING_REGISTERS"),
+        ("modbus", "READ_INPUT_REGISTERS"),
+        ("modbus", "WRITE_SINGLE_REGISTER"),
+        ("modbus", "WRITE_MULTIPLE_REGISTERS"),
+    }
+    # the breaker test is the one control command (DNP3 operate functions count as control)
+    assert [r["function"] for r in ics if r["is_control"]] == ["DIRECT_OPERATE"]
+    assert {r["direction"] for r in ics if r["function"] == "UNSOLICITED_RESPONSE"} == {"response"}
+    # the polling stays a small share of the demo (under 10 % of everything else)
+    ics_total = len(ics)
+    assert ics_total <= 0.1 * (manifest["records_total"] - ics_total)
+
+
+def test_ics_masters_outstations_and_writers(demo: tuple[Path, dict[str, Any]], ics: list[dict[str, Any]]) -> None:
+    roles = _assets_by_role(demo)
+    ews, rtus, plcs = roles["engineering_workstation"], roles["rtu"], roles["plc"]
+    assert len(rtus) >= 3 and len(plcs) >= 2
+    masters = {ip for role in ("scada_server", "historian", "hmi", "engineering_workstation") for ip in roles[role]}
+    assert {r["src_ip"] for r in ics} <= masters
+    assert {r["dst_ip"] for r in ics if r["protocol"] == "dnp3"} <= set(rtus)
+    assert {r["dst_ip"] for r in ics if r["protocol"] == "modbus"} <= set(plcs)
+    assert {r["dst_port"] for r in ics if r["protocol"] == "dnp3"} == {20000}
+    assert {r["dst_port"] for r in ics if r["protocol"] == "modbus"} == {502}
+    # every SCADA master polls every RTU (the standby keeps its channels up too)
+    for scada in roles["scada_server"]:
+        assert {r["dst_ip"] for r in ics if r["src_ip"] == scada and r["function"] == "READ"} == set(rtus)
+    # writes come only from engineering workstations, on working days in working hours (the site runs on UTC)
+    writes = [r for r in ics if r["is_write"]]
+    assert writes and {r["src_ip"] for r in writes} <= set(ews) and len({r["src_ip"] for r in writes}) == len(ews)
+    for r in writes:
+        t = r["ts"].astimezone(UTC)
+        assert t.weekday() < 5 and 8 <= t.hour < 17, r
+    # field devices sit in the OT control zone the zones policy declares
+    zones = yaml.safe_load((demo[0] / "evidence/context/zones.yaml").read_text())["zones"]
+    ot = [ipaddress.ip_network(c) for z in zones if z["name"] == "ot-control" for c in z["cidrs"]]
+    assert all(any(ipaddress.ip_address(ip) in n for n in ot) for ip in [*rtus, *plcs])
+
+
+def test_ics_direct_operate_inside_its_change_window(
+    demo: tuple[Path, dict[str, Any]], ics: list[dict[str, Any]]
+) -> None:
+    roles = _assets_by_role(demo)
+    (op,) = [r for r in ics if r["function"] == "DIRECT_OPERATE"]
+    assert op["src_ip"] in roles["engineering_workstation"] and op["dst_ip"] in roles["rtu"]
+    windows = list(csv.DictReader((demo[0] / "evidence/context/change_windows.csv").open()))
+    inside = [w for w in windows if _ts(w["start"]) <= op["ts"] <= _ts(w["end"])]
+    assert len(inside) == 1 and inside[0]["ticket"].startswith("CHG-")
+    assert inside[0]["system"] == "substation-rtu" and roles["rtu"][op["dst_ip"]] in inside[0]["description"]
+    # the RTU reports the trip to its SCADA master, unsolicited, moments later
+    later = [
+        r
+        for r in ics
+        if r["function"] == "UNSOLICITED_RESPONSE"
+        and r["dst_ip"] == op["dst_ip"]
+        and op["ts"] < r["ts"] <= op["ts"] + timedelta(seconds=5)
+    ]
+    assert len(later) == 1 and later[0]["src_ip"] in roles["scada_server"]
+
+
+def test_ics_records_belong_to_conn_sessions(ics: list[dict[str, Any]], conn: list[dict[str, str]]) -> None:
+    sessions = {r["uid"]: r for r in conn if r["service"] in ("modbus", "dnp3")}
+    assert sessions and {r["uid"] for r in ics} == set(sessions)
+    for r in ics:
+        c = sessions[r["uid"]]
+        assert (c["id.orig_h"], c["id.resp_h"], c["id.resp_p"], c["service"]) == (
+            r["src_ip"],
+            r["dst_ip"],
+            str(r["dst_port"]),
+            r["protocol"],
+        )
+        start = float(c["ts"])
+        assert start <= r["ts"].timestamp() <= start + float(c["duration"])

@@ -123,7 +123,7 @@ def test_historian_writing_a_register_fires_once_per_write(c: Case) -> None:
         "historian", "A-40", "hist01", "ot-control", True,
     )  # fmt: skip
     assert (d["writes"], d["controls"], d["functions"], d["targets"]) == (1, 0, {"WRITE_SINGLE_REGISTER": 1}, [PLC])
-    assert d["allowed_roles"] == ["c1222|ami-headend", "engineering-workstation", "hmi", "scada-master"]
+    assert d["allowed_roles"] == ["c1222|ami-headend", "engineering-workstation", "hmi", "scada-master", "scada-server"]
 
 
 def test_unknown_host_or_control_command_is_critical(c: Case) -> None:
@@ -209,8 +209,12 @@ def test_inside_a_change_window_is_low_and_names_the_ticket(c: Case) -> None:
     )
     cmd(c, MON, EWS, RTU, "dnp3", "OPEN_FILE")
     cmd(c, MON + minutes(1), EWS, RTU, "dnp3", "CLOSE_FILE")
-    (f,) = findings(c, "ics.control_command")
+    assert findings(c, "ics.control_command") == []  # approved engineering work
+    (f,) = findings(c, "ics.control_command", {"report_approved": True})
     assert (f.severity, f.details["change_tickets"], f.details["in_change_window"]) == ("low", ["CHG-4411"], 2)
+    cmd(c, MON + minutes(2), HIST, RTU, "dnp3", "DIRECT_OPERATE")  # inside the window, but not an engineer
+    (f,) = findings(c, "ics.control_command")
+    assert f.entity == f"{HIST} -> {RTU} dnp3" and f.severity == "high"
 
 
 def test_reads_and_writes_are_not_control_commands(c: Case) -> None:
@@ -242,8 +246,21 @@ def test_pair_first_seen_after_the_baseline_fires(c: Case) -> None:
         "2026-04-13T10:00:00Z", "2026-04-14T10:00:00Z", 24,
     )  # fmt: skip
     bad = got[f"{VENDOR} -> {RTU} dnp3"]
-    assert (bad.severity, bad.details["writes"], bad.evidence[0]["source_ref"]) == ("high", 1, rogue)
+    assert (bad.severity, bad.details["controls"], bad.evidence[0]["source_ref"]) == ("high", 1, rogue)
     assert "master_role" not in bad.details and bad.details["master_zone"] == "vendor-access"
+
+
+def test_an_engineer_opening_a_new_pair_in_working_hours_is_the_job_at_night_it_is_not(c: Case) -> None:
+    poll(c, MON, 48)
+    later = MON + timedelta(hours=30)  # Tuesday 16:00
+    cmd(c, later, EWS, RTU, "modbus", "WRITE_SINGLE_REGISTER")
+    assert findings(c, "ics.new_master_outstation_pair") == []
+    night = cmd(c, MON + timedelta(hours=40), EWS, RTU, "dnp3", "WRITE")  # Wednesday 02:00, no change window
+    (f,) = findings(c, "ics.new_master_outstation_pair")
+    assert f.entity == f"{EWS} -> {RTU} dnp3" and f.evidence[0]["source_ref"] == night
+    assert f.details["from_engineering_host"] is True and f.details["off_hours_or_unapproved"] == 1
+    got = findings(c, "ics.new_master_outstation_pair", {"quiet_engineering_in_business_hours": False})
+    assert len(got) == 2
 
 
 def test_known_pairs_and_short_evidence_are_quiet(c: Case) -> None:
@@ -324,7 +341,12 @@ def test_settings_file_and_typos(tmp_path: Path) -> None:
     assert (s["ics.control_command"]["timezone"], s["ics.control_command"]["business_hours_start"]) == (
         "America/Chicago", 6,
     )  # fmt: skip
-    assert s["ics.control_command"]["engineering_roles"] == ["engineering-workstation", "scada-master", "hmi"]
+    assert s["ics.control_command"]["engineering_roles"] == [
+        "engineering-workstation",
+        "scada-master",
+        "scada-server",
+        "hmi",
+    ]
     path.write_text("ics.control_command:\n  tz: UTC\n")
     with pytest.raises(SettingsError, match="ics.control_command.tz: unknown setting"):
         load_settings(path)

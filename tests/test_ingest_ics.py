@@ -101,7 +101,7 @@ def test_dnp3_tsv(case: Case) -> None:
         ("CDnA1", "10.40.0.10", "10.40.2.31", 20000, "READ", "request", False, False, ""),
         # IIN = (IIN1 << 8) | IIN2, named bit by bit
         ("CDnA1", "10.40.0.10", "10.40.2.31", 20000, "READ", "request", False, False, "CLASS_1_EVENTS"),
-        ("CDnB2", "10.20.1.15", "10.40.2.31", 20000, "DIRECT_OPERATE", "request", True, False, ""),
+        ("CDnB2", "10.20.1.15", "10.40.2.31", 20000, "DIRECT_OPERATE", "request", False, True, ""),
         ("CDnB2", "10.20.1.15", "10.40.2.31", 20000, "COLD_RESTART", "request", False, True,
          "DEVICE_RESTART NEED_TIME"),
         # a reply with no request (unsolicited) is a response row; the pair keeps the connection's direction
@@ -327,7 +327,7 @@ def test_tsv_without_types_line_and_beside_conn(case: Case, tmp_path: Path) -> N
         ("modbus", "WRITE_SINGLE_COIL_EXCEPTION", ("write", "T0855")),
         ("modbus", "READ_COILS", None),
         ("modbus", "FIRMWARE_REPLACEMENT", ("control", "T0857")),
-        ("dnp3", "DIRECT_OPERATE_NR", ("write", "T0855")),
+        ("dnp3", "DIRECT_OPERATE_NR", ("control", "T0855")),
         ("dnp3", "WARM_RESTART", ("control", "T0816")),
         ("dnp3", "OPEN_FILE", ("control", "T0843")),
         ("dnp3", "READ", None),

@@ -77,6 +77,10 @@ def change_calendar(w: World) -> dict[str, Change]:
         "collector_fw_421": c(
             19, 26, 2, 5, "ami-collectors", f"{w.vendor} collector firmware 4.2.1 hotfix rollout"
         ),
+        # the protection engineer trips one breaker from an engineering workstation (demo/icsnet.py)
+        "breaker_test": c(
+            21, 15, 9, 12, "substation-rtu", f"Breaker trip test at {w.rtus[0].name} (CB-12 racked to test position)"
+        ),
     }
 
 

@@ -4,7 +4,7 @@ Layout under `out_dir`:
 ```
 evidence/
   windows/{security,system,sysmon,powershell}.jsonl   evtx_dump JSONL, WEF-collected from all hosts
-  zeek/{conn,dns,http,ssl}.log                        Zeek TSV
+  zeek/{conn,dns,http,ssl,modbus,dnp3}.log            Zeek TSV (modbus / dnp3: benign ICS polling, icsnet.py)
   network/firewall.csv  network/vpn.csv
   ami/headend_audit.jsonl  ami/dms_audit.jsonl
   context/assets.yaml zones.yaml vendors.yaml change_windows.csv geoip.csv certs/ keys/
@@ -27,10 +27,11 @@ import orjson
 
 from gridhunt.demo.background import Background
 from gridhunt.demo.context import change_calendar, write_context
+from gridhunt.demo.icsnet import IcsTraffic
 from gridhunt.demo.intrusion import Intrusion
 from gridhunt.demo.labels import LabelBook
 from gridhunt.demo.lookalikes import Lookalikes
-from gridhunt.demo.netlog import FIREWALL_HEADER, VPN_HEADER, Net, zeek_footer, zeek_header
+from gridhunt.demo.netlog import FIREWALL_HEADER, VPN_HEADER, ZEEK_FIELDS, Net, zeek_footer, zeek_header
 from gridhunt.demo.sinks import Sink
 from gridhunt.demo.timeutil import DAY, DAYS, END, INCIDENT_END, INCIDENT_START, START, iso_ms
 from gridhunt.demo.updates import UPDATES_HEADER, build_updates
@@ -54,6 +55,8 @@ SINKS: dict[str, tuple[str, str | None]] = {
     "dns": ("zeek/dns.log", "dns"),
     "http": ("zeek/http.log", "http"),
     "ssl": ("zeek/ssl.log", "ssl"),
+    "modbus": ("zeek/modbus.log", "modbus"),
+    "dnp3": ("zeek/dnp3.log", "dnp3"),
     "fw": ("network/firewall.csv", FIREWALL_HEADER),
     "vpn": ("network/vpn.csv", VPN_HEADER),
     "headend": ("ami/headend_audit.jsonl", None),
@@ -65,7 +68,7 @@ SINKS: dict[str, tuple[str, str | None]] = {
 def _open_sinks(evidence: Path, book: LabelBook) -> dict[str, Sink]:
     sinks: dict[str, Sink] = {}
     for key, (rel, kind) in SINKS.items():
-        if kind in ("conn", "dns", "http", "ssl"):
+        if kind is not None and kind in ZEEK_FIELDS:
             sinks[key] = Sink(evidence, rel, book, zeek_header(kind), zeek_footer(END))
         elif kind:
             sinks[key] = Sink(evidence, rel, book, [kind])
@@ -98,12 +101,14 @@ def generate(out_dir: Path | str, seed: int = 7, size: str = "small") -> dict[st
         world, sinks, win, net, random.Random(f"{seed}:background"), prof["rate"], prof["agents"], cal
     )
     look = Lookalikes(world, sinks, win, net, bg, random.Random(f"{seed}:lookalikes"))
+    ics = IcsTraffic(world, sinks, random.Random(f"{seed}:ics"), cal)
     # The intrusion's records go into the sink buffers up front (a few thousand); they are
     # written when the day they fall on is flushed, interleaved in time order with the rest.
     Intrusion(world, sinks, win, net, bg, book, cal, update_rows).emit()
     for d in range(DAYS):
         bg.day(d)
         look.day(d)  # benign look-alikes of what the identity / network analytics hunt
+        ics.day(d)  # benign SCADA polling, historian / HMI reads, engineering writes
         until = START + (d + 1) * DAY
         for s in sinks.values():
             s.flush(until)

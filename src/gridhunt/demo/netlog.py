@@ -1,4 +1,4 @@
-"""Network and application log lines: Zeek TSV (conn, dns, http, ssl), firewall.csv,
+"""Network and application log lines: Zeek TSV (conn, dns, http, ssl, modbus, dnp3), firewall.csv,
 vpn.csv and AMI head-end / DMS audit JSON lines, exactly as docs/FORMATS.md specifies.
 
 `Net` ties the sources together the way a real network would record one action: a flow
@@ -239,6 +239,17 @@ ZEEK_FIELDS: dict[str, tuple[list[str], list[str]]] = {
             "string",
         ],
     ),
+    # Zeek's base Modbus::Info before Zeek 7 (the same sensor generation as the ssl.log above): one record per
+    # transaction, written on the reply, no transaction / unit id or PDU direction.
+    "modbus": (
+        ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "func", "exception"],
+        ["time", "string", "addr", "port", "addr", "port", "string", "string"],
+    ),
+    # Zeek's base DNP3::Info: a request and its reply in one record; an unsolicited response alone.
+    "dnp3": (
+        ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "fc_request", "fc_reply", "iin"],
+        ["time", "string", "addr", "port", "addr", "port", "string", "string", "count"],
+    ),
 }
 
 FIREWALL_HEADER = "ts,device,action,proto,src_ip,src_port,dst_ip,dst_port,bytes_out,bytes_in,duration,rule"
@@ -297,9 +308,13 @@ def r_conn(
     rb: int,
     state: str,
     history: str,
+    orig_pkts: int = -1,
+    resp_pkts: int = -1,
 ) -> str:
+    """Packet counts follow from the bytes (bulk transfer) unless given (chatty protocols: many small packets)."""
     op_pk = max(1, ob // 1200 + 2) if state != "S0" else 2
     rp_pk = max(0, rb // 1200 + 1) if state != "S0" else 0
+    op_pk, rp_pk = (orig_pkts if orig_pkts >= 0 else op_pk), (resp_pkts if resp_pkts >= 0 else rp_pk)
     dur_s = f"{dur:.6f}" if state != "S0" else "-"
     return "\t".join(
         (
@@ -468,6 +483,24 @@ def r_ssl(
     )
 
 
+def r_modbus(ts: int, uid: str, oh: str, op: int, rh: str, rp: int, func: str, exception: str) -> str:
+    return "\t".join((zeek_time(ts), uid, oh, str(op), rh, str(rp), func, exception or "-"))
+
+
+def r_dnp3(ts: int, uid: str, oh: str, op: int, rh: str, rp: int, fc_request: str, fc_reply: str, iin: int) -> str:
+    return "\t".join((zeek_time(ts), uid, oh, str(op), rh, str(rp), fc_request or "-", fc_reply or "-", str(iin)))
+
+
+def zeek_uid(rng: random.Random) -> str:
+    """A Zeek connection uid: 'C' and 17 base-62 characters."""
+    r = rng.getrandbits(100)
+    out = ["C"]
+    for _ in range(17):
+        r, k = divmod(r, 62)
+        out.append(_B62[k])
+    return "".join(out)
+
+
 def r_fw(
     ts: int,
     device: str,
@@ -571,12 +604,7 @@ class Net:
         self.resolver = resolver
 
     def uid(self) -> str:
-        r = self.rng.getrandbits(100)
-        out = ["C"]
-        for _ in range(17):
-            r, k = divmod(r, 62)
-            out.append(_B62[k])
-        return "".join(out)
+        return zeek_uid(self.rng)
 
     def port(self) -> int:
         return self.rng.randrange(49152, 65535)

@@ -226,6 +226,8 @@ class World:
     meters: list[str] = field(default_factory=list)  # meter ids, index i sits on feeder i % n
     feeders: list[str] = field(default_factory=list)
     collectors: list[Host] = field(default_factory=list)
+    rtus: list[Host] = field(default_factory=list)  # substation RTUs: DNP3 outstations of the SCADA masters
+    plcs: list[Host] = field(default_factory=list)  # water PLCs: Modbus/TCP servers
     vendor_range: str = "203.0.113.0/24"
     utility_vpn_ip: str = "192.0.2.10"
     ticket_base: int = 1000
@@ -521,4 +523,33 @@ def build_world(seed: int) -> World:
         "hotel-wifi": "192.0.2.197",  # where the travelling employee stays (FR)
         "vendor-office-egress": "203.0.113.9",  # the vendor's office NAT, beside its staff's home lines
     }
+    # OT field devices in the ot-control zone's field range (10.40.16.0/23), reached by the SCADA masters, the
+    # historian, an HMI and the engineering workstations (demo/icsnet.py). Added last, so no earlier draw,
+    # name, address or asset id moves.
+    for i, n in enumerate(sorted(rng.sample(range(10, 90), 4))):
+        w.rtus.append(
+            add(
+                f"rtu{i + 1}",
+                f"{p}-rtu-ss{n:02d}",  # the substation's number
+                f"10.40.16.{11 + i}",
+                "ot-control",
+                "rtu",
+                os="appliance",
+                owner="ot-eng",
+                crit="critical",
+            )
+        )
+    for i, site in enumerate(("wtp01", "wtp02", "pump01")):  # treatment works filters / dosing, a booster station
+        w.plcs.append(
+            add(
+                f"plc{i + 1}",
+                f"{p}-plc-{site}",
+                f"10.40.17.{11 + i}",
+                "ot-control",
+                "plc",
+                os="appliance",
+                owner="ot-eng",
+                crit="critical",
+            )
+        )
     return w

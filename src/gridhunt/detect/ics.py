@@ -192,6 +192,8 @@ def control_command(ctx: Context, a: Analytic) -> list[Finding]:
         SELECT *, (local_hour < ? OR local_hour >= ? OR (? AND local_dow >= 6)) AS off_hours,
             {RN.format(keys="src_ip, dst_ip, protocol")}
         FROM c
+        -- approved work: an engineering host's command inside a change window is not reported
+        WHERE ? OR non_eng OR ticket IS NULL
     )
     SELECT coalesce(src_ip, '?') || ' -> ' || coalesce(dst_ip, '?') || ' ' || protocol AS entity,
         min(ts) AS ts_first, max(ts) AS ts_last, count(*) AS count, {EVIDENCE_LIST} AS evidence,
@@ -208,7 +210,7 @@ def control_command(ctx: Context, a: Analytic) -> list[Finding]:
     ORDER BY ts_first, entity
     """
     weekends = bool(p["weekends_off_hours"])
-    args = [tz, tz, roles, start, end, weekends, tz, start, end, weekends]
+    args = [tz, tz, roles, start, end, weekends, bool(p["report_approved"]), tz, start, end, weekends]
     return query_findings(ctx, a, sql, args)
 
 
@@ -225,11 +227,17 @@ def new_master_outstation_pair(ctx: Context, a: Analytic) -> list[Finding]:
         span = (t1 - t0).total_seconds() / 3600
         ctx.notes.append(f"{a.name}: ICS commands span {span:.1f} h, not more than baseline_hours ({hours:g}): skipped")
         return []
+    roles = _roles(p)
+    tz, start, end = str(p["timezone"]), int(p["business_hours_start"]), int(p["business_hours_end"])
     sql = f"""
     WITH c AS (SELECT * FROM gh_ics WHERE {scope}),
     firsts AS (SELECT src_ip, dst_ip, protocol, min(ts) AS first_seen FROM c GROUP BY ALL),
     r AS (
-        SELECT c.*, {RN.format(keys="c.src_ip, c.dst_ip, c.protocol")}
+        SELECT c.*, {RN.format(keys="c.src_ip, c.dst_ip, c.protocol")},
+            {ALLOWED_SOURCE} AS eng,
+            (hour(timezone(?, ts)) < ? OR hour(timezone(?, ts)) >= ? OR (? AND isodow(timezone(?, ts)) >= 6)
+             ) AND NOT EXISTS (SELECT 1 FROM change_windows w WHERE ts BETWEEN w.window_start AND w.window_end)
+             AS unapproved_hours
         FROM c JOIN firsts f USING (src_ip, dst_ip, protocol) WHERE f.first_seen >= ?
     )
     SELECT src_ip || ' -> ' || dst_ip || ' ' || protocol AS entity, min(ts) AS ts_first, max(ts) AS ts_last,
@@ -239,11 +247,18 @@ def new_master_outstation_pair(ctx: Context, a: Analytic) -> list[Finding]:
             baseline_hours := ?, pairs_in_baseline := (SELECT count(*) FROM firsts WHERE first_seen < ?), {COUNTS},
             master_role := any_value(src_role), master_host := any_value(src_host), master_zone := any_value(src_zone),
             outstation_role := any_value(dst_role), outstation_host := any_value(dst_host),
-            outstation_zone := any_value(dst_zone)) AS details
+            outstation_zone := any_value(dst_zone), from_engineering_host := bool_and(eng),
+            off_hours_or_unapproved := count(*) FILTER (WHERE unapproved_hours)) AS details
     FROM r GROUP BY src_ip, dst_ip, protocol
+    -- an engineer opening a session to another device in working hours (or a change window) is the
+    -- job; the same from any other host, or at night, is not
+    HAVING NOT (? AND bool_and(eng) AND NOT bool_or(unapproved_hours))
     ORDER BY ts_first, entity
     """
-    return query_findings(ctx, a, sql, [cut, t0, cut, p["baseline_hours"], cut])
+    weekends = bool(p["weekends_off_hours"])
+    args = [roles, tz, start, tz, end, weekends, tz, cut, t0, cut, p["baseline_hours"], cut]
+    args.append(bool(p["quiet_engineering_in_business_hours"]))
+    return query_findings(ctx, a, sql, args)
 
 
 def _ports(spec: Any) -> list[tuple[int, int]] | None:

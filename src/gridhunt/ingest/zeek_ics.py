@@ -33,8 +33,8 @@ LOG_PROTOCOLS = {
 }
 
 # protocol -> {function name as the log spells it: (write | control, ATT&CK for ICS technique)}.
-# Functions not listed (reads, polls, discovery, session set-up) are neither. "control" = restart,
-# stop / start / run mode, program or firmware download, file transfer; "write" = changes a value,
+# Functions not listed (reads, polls, discovery, session set-up) are neither. "control" = operate an
+# output, restart, stop / start / run mode, program or firmware download, file transfer; "write" = changes a value,
 # an output, a setpoint or the device's configuration.
 FUNCTION_CLASSES: dict[str, dict[str, tuple[str, str]]] = {
     # MODBUS Application Protocol Specification V1.1b3 §6 (public codes); the vendor codes by the names of
@@ -62,10 +62,12 @@ FUNCTION_CLASSES: dict[str, dict[str, tuple[str, str]]] = {
     # IEEE 1815-2012 (DNP3) table 4-1, names as Zeek's base/protocols/dnp3/consts.zeek logs them
     "dnp3": {
         "WRITE": (WRITE, "T0836"),  # FC 2
-        "SELECT": (WRITE, "T0855"),  # FC 3: select-before-operate
-        "OPERATE": (WRITE, "T0855"),  # FC 4
-        "DIRECT_OPERATE": (WRITE, "T0855"),  # FC 5
-        "DIRECT_OPERATE_NR": (WRITE, "T0855"),  # FC 6
+        # FC 3-6 operate outputs (trip / close a breaker, start a pump): control, so change windows and
+        # business hours judge them (ics.control_command), as they judge restarts
+        "SELECT": (CONTROL, "T0855"),  # FC 3: select-before-operate
+        "OPERATE": (CONTROL, "T0855"),  # FC 4
+        "DIRECT_OPERATE": (CONTROL, "T0855"),  # FC 5
+        "DIRECT_OPERATE_NR": (CONTROL, "T0855"),  # FC 6
         "FREEZE_CLEAR": (WRITE, "T0836"),  # FC 9: zeroes counters (metering values)
         "FREEZE_CLEAR_NR": (WRITE, "T0836"),  # FC 10
         "ENABLE_UNSOLICITED": (WRITE, "T0836"),  # FC 20
