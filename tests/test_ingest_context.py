@@ -118,10 +118,10 @@ def test_vendors_access_secrets(case: Case) -> None:
     res = load(case, DATA / "vendors.yaml")
     assert (res.records_ok, res.records_bad) == (13, 4)
     assert res.errors == [
-        ("vendors[0].access[8]", "kind: unknown access kind 'carrier_pigeon'"),
-        ("vendors[0].access[9]", "identifier[0]: not a CIDR: '203.0.113.0/40'"),
-        ("vendors[2]", "incident_window: start is after end"),
-        ("secrets[2]", "owner_vendor: unknown vendor 'MeterKo'"),
+        ("line 13: vendors[0].access[8]", "kind: unknown access kind 'carrier_pigeon'"),
+        ("line 14: vendors[0].access[9]", "identifier[0]: not a CIDR: '203.0.113.0/40'"),
+        ("line 19: vendors[2]", "incident_window: start is after end"),
+        ("line 25: secrets[2]", "owner_vendor: unknown vendor 'MeterKo'"),
     ]
     assert rows(
         case, "SELECT vendor, incident_start, incident_end, source_ref FROM vendors ORDER BY vendor"

@@ -32,6 +32,15 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
 ) + (("ingest_log", "records_ignored", "BIGINT"), ("ingest_log", "notes", "VARCHAR[]"))
 # zones by asset tag / role as well as CIDR, and the zone's role (it, dmz, ot, vendor)
 _ADDED_COLUMNS += (("zones", "kind", "VARCHAR"), ("zones", "assets", "VARCHAR[]"), ("zones", "roles", "VARCHAR[]"))
+# vendor register: the ticket's contact, per-path deadlines, and per-kind extras as JSON text (cert
+# fingerprint / PEM path, update-channel URLs and hosts, signing key)
+_ADDED_COLUMNS += (
+    ("vendors", "contact", "VARCHAR"),
+    ("vendor_access", "rotate_by", "TIMESTAMPTZ"),
+    ("vendor_access", "expires", "TIMESTAMPTZ"),
+    ("vendor_access", "attrs", "VARCHAR"),
+    ("secrets", "attrs", "VARCHAR"),
+)
 
 # Fixed columns of win_events; every EventData/UserData field seen becomes one more VARCHAR column.
 WIN_EVENTS_BASE: tuple[tuple[str, str], ...] = (

@@ -26,6 +26,11 @@ app = typer.Typer(
 )
 rules_app = typer.Typer(help="Inspect Sigma rules: what loads, what converts, what is skipped and why.")
 app.add_typer(rules_app, name="rules")
+vendor_app = typer.Typer(
+    help="A vendor's access paths after its breach: exposure per path, secrets rotation audit, risk ticket.",
+    no_args_is_help=True,
+)
+app.add_typer(vendor_app, name="vendor")
 console = Console(stderr=True)
 SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 
@@ -656,6 +661,295 @@ def assets(
             st.add_row(a["asset_id"], a["hostname"] or "", a["zone"] or "", a["role"] or "", a["criticality"] or "",
                        ", ".join(a["ips"]), f"{tried:,}" if tried else "")  # fmt: skip
         out_.print(st)
+
+
+@app.command("verify-updates")
+def verify_updates(
+    case: Annotated[Path, typer.Argument(help="A case file written by `gridhunt hunt --case FILE`.")],
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="START..END (ISO dates / times, UTC) instead of the vendors' incident windows."),
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="Vendor SHA-256 manifest (sha256sum format) for every artifact."),
+    ] = None,
+    trusted_root: Annotated[
+        Path | None,
+        typer.Option("--trusted-root", help="Sigstore trusted_root.json for verifying Sigstore bundles offline."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print verdicts, errors and counts as JSON.")] = False,
+) -> None:
+    """Verify every update in the case's update log: artifact present, SHA-256 equal to the vendor
+    manifest, signature valid and by a signer the vendor register names (raw Ed25519 / ECDSA / RSA,
+    CMS / PKCS#7, OpenPGP, Sigstore bundle), certificate valid at signing time, and the download seen
+    in http / files / tls from a registered update channel. One verdict per update: verified, mismatch,
+    unsigned, unknown signer, no artifact, no custody evidence. Updates outside the window are
+    checked too and marked. Exit 0 whatever the verdicts; 2 on bad input.
+
+    Example: gridhunt verify-updates case.duckdb --window 2026-03-15..2026-04-28
+    """
+    from gridhunt.assess.updates import check_updates, parse_window
+    from gridhunt.case import Case
+
+    if not case.is_file():
+        console.print(f"[red]error:[/] {case}: no such case file (write one with `gridhunt hunt --case {case}`)")
+        raise typer.Exit(2)
+    try:
+        span = parse_window(window) if window else None
+        with Case.open(case, read_only=True) as c:
+            rep = check_updates(c, window=span, manifest=manifest, trusted_root=trusted_root)
+    except (OSError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    s = rep.summary()
+    if as_json:
+        print(json.dumps({"summary": s, "verdicts": [v.to_dict() for v in rep.verdicts]}, default=str))
+    else:
+        style = {"verified": "green", "mismatch": "bold red", "unsigned": "yellow", "unknown signer": "red",
+                 "no artifact": "magenta", "no custody evidence": "yellow"}  # fmt: skip
+        by = ", ".join(f"{n} {k}" for k, n in s["by_verdict"].items() if n)
+        t = Table(
+            title=f"updates: {s['updates']} in the log, {s['in_window']} in the window ({by or 'none'}), "
+            f"{s['outside_window']} outside",
+            caption="outside the window: checked, dimmed, no findings. Reasons: hash, manifest, signature, custody.",
+        )
+        for col in ("target", "product", "version", "applied (UTC)", "verdict", "reasons"):
+            t.add_column(col, overflow="fold")
+        for v in rep.verdicts:
+            verdict = f"[{style[v.verdict]}]{v.verdict}[/]" if v.in_window else f"[dim]{v.verdict} (outside window)[/]"
+            t.add_row(v.target, v.product, v.version, v.ts_applied.strftime("%Y-%m-%d %H:%M"), verdict,
+                      "\n".join(v.reasons), style=None if v.in_window else "dim")  # fmt: skip
+        (Console() if Console().is_terminal else Console(width=200)).print(t)
+    for note in rep.notes:
+        console.print(f"[yellow]![/] {note}", highlight=False)
+    for err in rep.errors:
+        console.print(f"[red]error:[/] {err}", highlight=False)
+    if rep.errors:
+        raise typer.Exit(2)
+
+
+# ---- gridhunt vendor exposure | secrets | ticket --------------------------------------------------
+
+_CASE_ARG = typer.Argument(help="A case file written by `gridhunt hunt --case FILE`.")
+_VENDOR_OPT = typer.Option("--vendor", help="Vendor name as in the register (vendors.yaml); case is ignored.")
+_WINDOW_OPT = typer.Option(
+    "--window", help="A..B (ISO dates / times, UTC; either side may be empty). Default: the vendor's incident window."
+)
+
+
+def _open_case(case: Path) -> object:
+    from gridhunt.case import Case
+
+    if not case.is_file():
+        console.print(f"[red]error:[/] {case}: no such case file (write one with `gridhunt hunt --case {case}`)")
+        raise typer.Exit(2)
+    return Case.open(case, read_only=True)
+
+
+def _day(ts: object) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M") if ts else "—"  # type: ignore[attr-defined]
+
+
+@vendor_app.command("exposure")
+def vendor_exposure(
+    case: Annotated[Path, _CASE_ARG],
+    vendor: Annotated[str, _VENDOR_OPT],
+    window: Annotated[str | None, _WINDOW_OPT] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole report (paths, graph, findings) as JSON.")
+    ] = False,
+    graph: Annotated[
+        Path | None, typer.Option("--graph", help="Also write the path -> host -> zone graph here (node-link JSON).")
+    ] = None,
+) -> None:
+    """For every access path the register lists for VENDOR: what the evidence shows in the window --
+    logins and VPN sessions, source addresses and countries, hosts reached and their zones (OT in red,
+    flows outside any conduit marked), bytes, the findings touching it. A path with no evidence at all
+    is a "no telemetry" gap, not a clean bill.
+
+    Example: gridhunt vendor exposure case.duckdb --vendor MeterCo --graph meterco-graph.json
+    """
+    from gridhunt.assess import vendor as vx
+
+    try:
+        span = vx.parse_window(window)
+        with _open_case(case) as c:  # type: ignore[attr-defined]
+            rep = vx.vendor_exposure(c, vendor, span)
+    except (OSError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    if graph is not None:
+        graph.write_text(json.dumps(rep.graph_json(), indent=1) + "\n")
+        g = rep.graph
+        console.print(f"graph written to {graph} ({g.number_of_nodes()} nodes, {g.number_of_edges()} edges)")
+    if as_json:
+        print(json.dumps(rep.to_dict(), default=str))
+        return
+    out = Console() if Console().is_terminal else Console(width=160)
+    for note in rep.notes:
+        console.print(f"[yellow]![/] {note}", highlight=False)
+    out.print(
+        f"[bold]{rep.vendor}[/]: {len(rep.paths)} access paths, window {_day(rep.window_start)} .. "
+        f"{_day(rep.window_end)}"
+        f" (incident window {_day(rep.incident_start)} .. {_day(rep.incident_end)}); "
+        f"{len(rep.paths) - len(rep.gaps)} with evidence, [yellow]{len(rep.gaps)} no telemetry[/]", highlight=False
+    )
+    for p in rep.paths:
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column(overflow="fold")
+        head = f"[bold]{p.kind}[/] {p.identifier}"
+        head += "  [yellow]NO TELEMETRY[/]" if p.no_telemetry else ("  [red]reaches OT[/]" if p.reaches_ot else "")
+        t.add_row("path", head)
+        t.add_row("register", f"owner {p.owner or '—'}, last rotated {_day(p.last_rotated)}, rotate by "
+                  f"{_day(p.rotate_by)}, expires {_day(p.expires)} "
+                  f"({Path(p.source_file or '?').name} {p.source_ref})")  # fmt: skip
+        if p.no_telemetry:
+            t.add_row("evidence", "[yellow]none in the window: a blind spot, not a clean bill[/]")
+        else:
+            counts = ", ".join(f"{k} {n:,}" for k, n in sorted(p.counts.items()))
+            extra = []
+            if p.logins:
+                extra.append("logins " + ", ".join(f"{n} {k}" for k, n in sorted(p.logins.items())))
+            if p.sessions:
+                tun = ", ".join(p.tunnel_addresses[:4]) + (" …" if len(p.tunnel_addresses) > 4 else "")
+                extra.append(f"{p.sessions} VPN sessions, {p.session_seconds / 3600:.1f} h, tunnel {tun}")
+            t.add_row("evidence", f"{p.records:,} records ({counts}); first {_day(p.first_seen)}, last "
+                      f"{_day(p.last_seen)}" + ("; " + "; ".join(extra) if extra else ""))  # fmt: skip
+        srcs = []
+        for s_ in p.sources[:8]:
+            geo = "internal" if s_["internal"] else " ".join(x for x in (s_["country"], s_["org"]) if x) or "?"
+            txt = f"{s_['ip']} ({geo}) {s_['rows']:,}"
+            if not s_["internal"] and not s_["registered"]:
+                txt = f"[red]{txt} NOT a registered vendor range[/]"
+            srcs.append(txt)
+        if srcs:
+            t.add_row("from", " · ".join(srcs) + (f" · +{len(p.sources) - 8} more" if len(p.sources) > 8 else ""))
+        hosts = []
+        for h in p.hosts[:10]:
+            zone = h["zone"] or "no zone"
+            txt = f"{h['host']} → {zone}" + (" [OT]" if h["ot"] else "") + f" ({h['rows']:,}; {', '.join(h['how'])})"
+            if h["outside_conduit"]:
+                txt += f" ‼ {h['outside_conduit']} outside any conduit"
+            if h["denied"]:
+                txt += f", {h['denied']} denied"
+            hosts.append(f"[red]{txt}[/]" if h["ot"] else txt)
+        if hosts:
+            t.add_row("reached", "\n".join(hosts) + (f"\n+{len(p.hosts) - 10} more" if len(p.hosts) > 10 else ""))
+        if p.bytes_to_vendor or p.bytes_from_vendor:
+            t.add_row("bytes", f"{_size(p.bytes_to_vendor)} toward the vendor side, "
+                      f"{_size(p.bytes_from_vendor)} from it")  # fmt: skip
+        if p.findings:
+            fl = [f"[{SEV_STYLE.get(f['severity'], '')}]{f['severity']}[/] {f['title']} — {f['entity']}"
+                  for f in p.findings[:8]]  # fmt: skip
+            t.add_row("findings", "\n".join(fl) + (f"\n+{len(p.findings) - 8} more" if len(p.findings) > 8 else ""))
+        for n in p.notes:
+            t.add_row("note", f"[dim]{n}[/]")
+        out.print(t)
+        out.print()
+    out.print("[bold]graph[/] (vendor → path → zone: hosts; ← sources)")
+    for line in vx.graph_lines(rep.graph):
+        out.print(f"[red]{line}[/]" if "[OT]" in line else line, highlight=False, markup=False)
+    if rep.findings:
+        out.print(f"[bold]assess findings[/] ({len(rep.findings)})")
+        for f in rep.findings:
+            out.print(f"  [{SEV_STYLE[f.severity]}]{f.severity}[/] {f.rule_id}: {f.title}", highlight=False)
+
+
+@vendor_app.command("secrets")
+def vendor_secrets(
+    case: Annotated[Path, _CASE_ARG],
+    vendor: Annotated[str | None, typer.Option("--vendor", help="Only this vendor's credentials.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge expiry at this date / time (default: the last evidence record)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the audit as JSON.")] = False,
+) -> None:
+    """Rotation audit of every credential the register says a vendor holds (secrets and the vpn_account,
+    service_account, api_token and cert paths): rotated after the incident began? past its rotate-by /
+    expiry / certificate notAfter? still used after that date (logons, AMI records, an API token's
+    token_id, TLS)? Certificates are parsed: subject, issuer, validity, key, SHA-256. An unreadable PEM is
+    an error naming its entry; the rest is still checked.
+
+    Example: gridhunt vendor secrets case.duckdb --vendor MeterCo
+    """
+    from gridhunt.assess import vendor as vx
+    from gridhunt.assess.secrets import audit_secrets
+
+    try:
+        when = vx._parse_time(as_of, "--as-of") if as_of else None
+        with _open_case(case) as c:  # type: ignore[attr-defined]
+            rep = audit_secrets(c, [vendor] if vendor else None, as_of=when)
+    except (OSError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    if as_json:
+        print(json.dumps(rep.to_dict(), default=str))
+    else:
+        t = Table(title=f"secrets: {len(rep.rows)} credentials, judged as of {_day(rep.as_of)}",
+                  caption="rotated: last rotation on or after the vendor's incident start. deadline: the earliest "
+                  "rotate-by / expiry / certificate notAfter after the last rotation")  # fmt: skip
+        for col in ("vendor", "kind", "secret", "last rotated", "rotated?", "deadline", "expired?", "uses",
+                    "after deadline", "certificate", "status"):  # fmt: skip
+            t.add_column(col, overflow="fold")
+        for r in rep.rows:
+            rot = {True: "[green]yes[/]", False: "[red]no[/]", None: "?"}[r.rotated_after_incident]
+            after = ""
+            if r.uses_after_deadline:
+                src = ", ".join(f"{x['ip']} ({x['country'] or '?'})" for x in r.sources_after[:3])
+                after = f"[bold red]{r.uses_after_deadline} ({_day(r.first_after)} .. {_day(r.last_after)}) {src}[/]"
+            cert = ""
+            if r.cert:
+                cert = (f"{r.cert.subject}\nissuer {r.cert.issuer}\n{_day(r.cert.not_before)} .. "
+                        f"{_day(r.cert.not_after)}"
+                        f"\n{r.cert.key_type} {r.cert.key_size or ''}\nSHA-256 {r.cert.sha256[:16]}…")  # fmt: skip
+            status = "; ".join(r.status)
+            sev = "red" if r.uses_after_deadline or "assess.secret_not_rotated" in r.rules else ""
+            t.add_row(r.vendor or "", r.kind or "", r.secret_id, _day(r.last_rotated), rot,
+                      f"{_day(r.deadline_given)} ({r.deadline_why})" if r.deadline else "—",
+                      "[red]yes[/]" if r.expired else "no", f"{r.uses:,} ({r.uses_since_incident:,} since incident)",
+                      after, cert, f"[{sev}]{status}[/]" if sev else status)  # fmt: skip
+        (Console() if Console().is_terminal else Console(width=200)).print(t)
+        for f in rep.findings:
+            Console().print(f"  [{SEV_STYLE[f.severity]}]{f.severity}[/] {f.rule_id}: {f.title}", highlight=False)
+    for err in rep.errors:
+        console.print(f"[red]error:[/] {err}", highlight=False)
+
+
+@vendor_app.command("ticket")
+def vendor_ticket(
+    case: Annotated[Path, _CASE_ARG],
+    vendor: Annotated[str, _VENDOR_OPT],
+    out: Annotated[Path, typer.Option("--out", help="Folder for ticket.md and ticket.json.")] = Path("."),
+    window: Annotated[str | None, _WINDOW_OPT] = None,
+) -> None:
+    """Write the vendor risk ticket: the questions to send VENDOR (scope; source code, build and signing
+    systems; update channels; support / remote-access systems; customer data; the accounts, tokens and
+    certificates they hold; IOCs; timeline; containment), each pre-filled with what our evidence shows.
+
+    Example: gridhunt vendor ticket case.duckdb --vendor MeterCo --out ./ticket
+    """
+    from gridhunt.assess import vendor as vx
+    from gridhunt.assess.ticket import build_ticket, write_ticket
+
+    try:
+        span = vx.parse_window(window)
+        with _open_case(case) as c:  # type: ignore[attr-defined]
+            ticket = build_ticket(c, vendor, span)
+        md, js = write_ticket(ticket, out)
+    except (OSError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    s = ticket["summary"]
+    Console().print(
+        f"{ticket['vendor']}: {len(ticket['questions'])} questions, {s['active_paths']} of {s['paths']} paths active, "
+        f"{len(s['no_telemetry'])} without telemetry, {len(s['credentials_to_rotate'])} credentials to rotate; "
+        f"written: {md}, {js}", highlight=False
+    )
+    for n in ticket["notes"]:
+        console.print(f"[yellow]![/] {n}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 from gridhunt import __version__
+from gridhunt.assess.updates import assess_updates
+from gridhunt.assess.vendor import assess_vendors
 from gridhunt.case import Case
 from gridhunt.detect import AnalyticsResult, run_analytics
 from gridhunt.detect.settings import load_settings
@@ -40,6 +42,7 @@ class HuntResult:
     correlations_run: int = 0
     correlations_skipped: list[Skipped] = field(default_factory=list)
     analytics: AnalyticsResult = field(default_factory=AnalyticsResult)
+    assess: dict[str, Any] = field(default_factory=dict)  # summary.json "assess": one section per check
 
     def summary(self) -> dict[str, Any]:
         ing = self.ingest
@@ -83,6 +86,7 @@ class HuntResult:
                 ],
             },
             "analytics": self.analytics.summary(),
+            "assess": self.assess,
             "events_matched": self.run.matches,
             "findings": {"total": len(self.findings), "by_severity": {s: by_sev.get(s, 0) for s in SEVERITIES}},
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
@@ -151,9 +155,14 @@ def hunt(
         t = time.perf_counter()
         stage("running analytics")
         analytics = run_analytics(case, settings, mmdb_paths)
+        assess_vendors(case, analytics)  # vendor exposure + secrets rotation: assess.* findings and runs
         seconds["analytics"] = time.perf_counter() - t
         t = time.perf_counter()
-        shown_analytics = [f for f in analytics.findings if SEVERITIES.index(f.severity) >= floor]
+        stage("verifying updates")
+        update_findings, update_summary = assess_updates(case)
+        seconds["assess"] = time.perf_counter() - t
+        t = time.perf_counter()
+        shown_analytics = [f for f in analytics.findings + update_findings if SEVERITIES.index(f.severity) >= floor]
         findings = sorted(findings + corr_findings + shown_analytics, key=sort_key)
         store_findings(case.con, findings)
         seconds["findings"] += time.perf_counter() - t
@@ -167,6 +176,7 @@ def hunt(
             len(rules.correlations) - len(corr_skipped),
             corr_skipped,
             analytics,
+            {"updates": update_summary},
         )
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -179,6 +179,7 @@ SCHEMAS: dict[str, dict[str, pa.DataType]] = {
         "incident_end": TS,
         "source_file": STR,
         "source_ref": STR,
+        "contact": STR,
     },
     "vendor_access": {
         "vendor": STR,
@@ -188,6 +189,9 @@ SCHEMAS: dict[str, dict[str, pa.DataType]] = {
         "last_rotated": TS,
         "source_file": STR,
         "source_ref": STR,
+        "rotate_by": TS,
+        "expires": TS,
+        "attrs": STR,
     },
     "secrets": {
         "secret_id": STR,
@@ -197,6 +201,7 @@ SCHEMAS: dict[str, dict[str, pa.DataType]] = {
         "expires": TS,
         "source_file": STR,
         "source_ref": STR,
+        "attrs": STR,
     },
     "updates": {
         "ts_applied": TS,

@@ -12,18 +12,20 @@ A YAML file may hold several sections (say assets and zones together); every kno
 key is read whatever the sniffed format. Context files are small hand-written policy, so each is
 loaded whole. A bad entry is dropped and counted with its entry path as position
 ("conduits[2]", "vendors[0].access[3]") and a reason naming the offending value; zones and
-conduits (the segmentation policy) also name the YAML line of that value. The caller prefixes the
-file name: "zones.yaml: line 14: conduits[2]: unknown zone 'ot-contrl'".
+conduits (the segmentation policy) and the vendor register also name the YAML line of that value.
+The caller prefixes the file name: "zones.yaml: line 14: conduits[2]: unknown zone 'ot-contrl'".
 """
 
 from __future__ import annotations
 
 import csv
 import ipaddress
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -92,9 +94,24 @@ CONDUIT_PROTOS = ("tcp", "udp", "icmp", "sctp", "any")
 IpNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 try:  # the C loader is much faster where libyaml is present; same safe semantics
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - pure-Python PyYAML
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """An impossible date (2026-13-45) stays text, so the entry's own check names it and the rest of
+    the file is read (PyYAML would raise ValueError for the whole document)."""
+
+
+def _timestamp(loader: Any, node: yaml.Node) -> Any:
+    try:
+        return _Base.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def sniff(head: bytes, path: Path) -> str | None:
@@ -163,7 +180,7 @@ def _read_yaml(case: Any, path: Path, tally: Tally, progress: Advance | None, zo
     if "zones" in data or "conduits" in data:
         ctx.zones(data.get("zones"), data.get("conduits"), "zones" in data, root)
     if ("vendors" in data or "secrets" in data) and not zones_only:
-        ctx.vendors(data.get("vendors"), data.get("secrets"), "vendors" in data)
+        ctx.vendors(data.get("vendors"), data.get("secrets"), "vendors" in data, root)
     ctx.flush()
 
 
@@ -441,13 +458,16 @@ class _Ctx:
             self.add("conduits", row, ref)
 
     # ---- vendors.yaml ----
-    def vendors(self, vendors: Any, secrets: Any, check_refs: bool) -> None:
+    def vendors(self, vendors: Any, secrets: Any, check_refs: bool, root: yaml.Node | None = None) -> None:
+        """The vendor register. Errors name the YAML line of the offending value:
+        "line 14: vendors[0].access[3]: fingerprint: not a SHA-1 / SHA-256 hex fingerprint: 'xyz'"."""
+        base = Path(self.source_file).parent  # PEM / key paths are relative to the register
         names: dict[str, str] = {}
-        for ref, e in self.entries("vendors", vendors):
+        for i, ref, e in self.indexed("vendors", vendors, root):
             try:
                 name = _need(e, "name")
                 if name in names:
-                    raise BadValue(f"duplicate vendor {name!r} (first at {names[name]})")
+                    raise BadValue(f"name: duplicate vendor {name!r} (first at {names[name]})")
                 window = e.get("incident_window") or {}
                 if not isinstance(window, dict):
                     raise BadValue("incident_window: expected {start, end}")
@@ -459,50 +479,134 @@ class _Ctx:
                 if access is not None and not isinstance(access, list):
                     raise BadValue("access: expected a list of access paths")
             except BadValue as exc:
-                self.tally.bad_record(ref, str(exc))
+                self.tally.bad_record(_at(root, "vendors", i, *_sub_path(str(exc))) + ref, str(exc))
                 continue
             names[name] = ref
-            self.add("vendors", {"vendor": name, "incident_start": start, "incident_end": end}, ref)
-            for aref, a in self.entries(f"{ref}.access", access):
+            row = {"vendor": name, "incident_start": start, "incident_end": end, "contact": to_str(e.get("contact"))}
+            self.add("vendors", row, ref)
+            for j, a in enumerate(access or []):
+                aref, where = f"{ref}.access[{j}]", ("vendors", i, "access", j)
                 try:
-                    kind = _need(a, "kind").lower()
-                    if kind not in ACCESS_KINDS:
-                        raise BadValue(f"kind: unknown access kind {kind!r}")
-                    ident = _need(a, "identifier")
-                    if kind == "ip_range":
-                        ident = _cidr_list(ident, "identifier")[0]
-                    row = {
-                        "vendor": name,
-                        "kind": kind,
-                        "identifier": ident,
-                        "owner": to_str(a.get("owner")),
-                        "last_rotated": _ts(a.get("last_rotated"), "last_rotated"),
-                    }
+                    if not isinstance(a, dict):
+                        raise BadValue(f"expected a mapping, got {a!r}")
+                    arow = _access_row(name, a, base)
                 except BadValue as exc:
-                    self.tally.bad_record(aref, str(exc))
+                    self.tally.bad_record(_at(root, *where, *_sub_path(str(exc))) + aref, str(exc))
                     continue
-                self.add("vendor_access", row, aref)
+                self.add("vendor_access", arow, aref)
         seen: dict[str, str] = {}
-        for ref, e in self.entries("secrets", secrets):
+        for i, ref, e in self.indexed("secrets", secrets, root):
             try:
                 secret_id = _need(e, "secret_id")
                 if secret_id in seen:
-                    raise BadValue(f"duplicate secret_id {secret_id!r} (first at {seen[secret_id]})")
+                    raise BadValue(f"secret_id: duplicate {secret_id!r} (first at {seen[secret_id]})")
                 owner = to_str(e.get("owner_vendor"))
                 if check_refs and owner is not None and owner not in names:
                     raise BadValue(f"owner_vendor: unknown vendor {owner!r}")
+                kind = (to_str(e.get("kind")) or "").lower() or None
                 row = {
                     "secret_id": secret_id,
-                    "kind": (to_str(e.get("kind")) or "").lower() or None,
+                    "kind": kind,
                     "owner_vendor": owner,
                     "last_rotated": _ts(e.get("last_rotated"), "last_rotated"),
                     "expires": _ts(e.get("expires"), "expires"),
+                    "attrs": _attrs_json(_cert_attrs(secret_id, e, base) if kind == "cert" else {}),
                 }
             except BadValue as exc:
-                self.tally.bad_record(ref, str(exc))
+                self.tally.bad_record(_at(root, "secrets", i, *_sub_path(str(exc))) + ref, str(exc))
                 continue
             seen[secret_id] = ref
             self.add("secrets", row, ref)
+
+
+# ---- vendors.yaml: one access path ----
+
+_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?(:\d{1,5})?$")
+_HEX_FP = re.compile(r"^(?:sha(?:1|256):)?([0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def _access_row(vendor: str, a: dict[str, Any], base: Path) -> dict[str, Any]:
+    kind = _need(a, "kind").lower()
+    if kind not in ACCESS_KINDS:
+        raise BadValue(f"kind: unknown access kind {kind!r}")
+    ident = _need(a, "identifier")
+    attrs: dict[str, Any] = {}
+    if kind == "ip_range":
+        ident = _cidr_list(ident, "identifier")[0]
+    elif kind in ("update_channel", "telemetry"):
+        # hosts / domains / addresses and URLs; a URL identifier counts as one of the URLs
+        urls = [_url(u, f"urls[{k}]") for k, u in enumerate(_str_list(a.get("urls", a.get("url")), "urls"))]
+        hosts = [_host(h, f"hosts[{k}]") for k, h in enumerate(_str_list(a.get("hosts"), "hosts"))]
+        if _SCHEME.match(ident):
+            urls.insert(0, _url(ident, "identifier"))
+        else:
+            _host(ident, "identifier")
+        attrs.update(urls=urls, hosts=hosts)
+        if to_str(a.get("signing_key")):
+            attrs["signing_key"] = _resolve(base, to_str(a.get("signing_key")))
+    elif kind == "cert":
+        attrs.update(_cert_attrs(ident, a, base))
+    return {
+        "vendor": vendor,
+        "kind": kind,
+        "identifier": ident,
+        "owner": to_str(a.get("owner")),
+        "last_rotated": _ts(a.get("last_rotated"), "last_rotated"),
+        "rotate_by": _ts(a.get("rotate_by"), "rotate_by"),
+        "expires": _ts(a.get("expires"), "expires"),
+        "attrs": _attrs_json(attrs),
+    }
+
+
+def _cert_attrs(ident: str, e: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A certificate is named by a PEM file (`pem:`, or the identifier), a fingerprint
+    (`fingerprint:`, or an identifier that is one), or both. The PEM is read by the rotation audit,
+    which reports an unreadable one naming the entry; here only the fingerprint's form is checked."""
+    out: dict[str, Any] = {}
+    fp = _fingerprint(e["fingerprint"], "fingerprint") if to_str(e.get("fingerprint")) else None
+    pem = to_str(e.get("pem"))
+    if fp is None and pem is None and _HEX_FP.match(_fp_text(ident)):
+        fp = _fingerprint(ident, "identifier")
+    elif pem is None and fp is None:
+        pem = ident
+    if fp:
+        out["fingerprint"] = fp
+    if pem:
+        out["pem"] = _resolve(base, pem)
+    return out
+
+
+def _fp_text(value: Any) -> str:
+    return re.sub(r"[\s:]", "", str(value)).lower()
+
+
+def _fingerprint(value: Any, name: str) -> str:
+    m = _HEX_FP.match(_fp_text(value))
+    if m is None:
+        raise BadValue(f"{name}: not a SHA-1 / SHA-256 hex fingerprint: {value!r}")
+    return m.group(1)
+
+
+def _url(value: str, name: str) -> str:
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.hostname:
+        raise BadValue(f"{name}: not a URL (scheme://host/path): {value!r}")
+    return value
+
+
+def _host(value: str, name: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        pass
+    if not _HOST.match(value):
+        raise BadValue(f"{name}: not a host name, domain, address or CIDR: {value!r}")
+    return value.lower().rstrip(".")
+
+
+def _attrs_json(attrs: dict[str, Any]) -> str | None:
+    attrs = {k: v for k, v in attrs.items() if v not in (None, [], "")}
+    return json.dumps(attrs, sort_keys=True) if attrs else None
 
 
 # ---- updates.csv ----
