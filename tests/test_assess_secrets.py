@@ -172,3 +172,23 @@ def test_cli_secrets_table_json_and_errors(tmp_path: Path) -> None:
     assert data["as_of"] == "2026-04-20T00:00:00Z" and len(data["secrets"]) == 9 and len(data["errors"]) == 2
     res = runner.invoke(app, ["vendor", "secrets", str(path), "--as-of", "soon"])
     assert res.exit_code == 2 and "not an ISO date" in res.output
+
+
+def test_default_as_of_is_the_last_record_of_any_evidence_table(acme) -> None:
+    """The audit's "now" is the last evidence record, whichever table holds it (DNS, HTTP, files,
+    Windows events), not only logons and flows; a case without evidence tables still audits."""
+    case, *_ = acme
+    last = datetime(2026, 6, 2, 8, 30, tzinfo=UTC)
+    case.con.execute(
+        "INSERT INTO dns (ts, src_ip, query, source_file, source_ref) VALUES (?, '10.0.0.1', 'x.example', 'dns.log', "
+        "'line 9')",
+        [last],
+    )
+    assert audit_secrets(case).as_of == last
+    http_last = datetime(2026, 7, 1, tzinfo=UTC)
+    case.con.execute(
+        "INSERT INTO http (ts, src_ip, host, uri, source_file, source_ref) VALUES (?, '10.0.0.1', 'h', '/', "
+        "'http.log', 'line 9')",
+        [http_last],
+    )
+    assert audit_secrets(case).as_of == http_last

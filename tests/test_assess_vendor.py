@@ -4,7 +4,7 @@ the hunt hook and `gridhunt vendor exposure`."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -339,3 +339,24 @@ def test_demo_every_vendor_path_listed_and_the_injected_misuse_found(demo: Path)
     summary = json.loads((demo / "out" / "summary.json").read_text())
     runs = {a["name"]: a for a in summary["analytics"]["analytics"]}
     assert runs["assess.vendor_exposure"]["findings"] >= 5 and runs["assess.secrets"]["findings"] >= 10
+
+
+def test_overlapping_sessions_on_one_tunnel_address_count_each_flow_once(acme) -> None:
+    """Two VPN sessions of one account that got the same tunnel address (the usual case) overlap in
+    time: a flow or logon from the tunnel inside both windows is one record, counted once."""
+    from tests.vendor_case import TUNNEL, VENDOR_IP, T
+    from tests.vendor_case import auth as add_auth
+    from tests.vendor_case import conn as add_conn
+
+    case, *_ = acme
+    before = _paths(vx.vendor_exposure(case, "Acme"))["vpn_account acme.bob"]
+    later = T + timedelta(minutes=30)
+    add_auth(case, later, "acme.bob", VENDOR_IP, "vpn01", source="vpn")
+    add_conn(case, later + timedelta(seconds=6), VENDOR_IP, TUNNEL, None, source="vpn", duration=3600, out=0, back=0)
+    add_conn(case, later + timedelta(minutes=5), TUNNEL, "10.30.0.10", 22, out=111, back=222)
+    add_auth(case, later + timedelta(minutes=5), "svc_acme", TUNNEL, "jump01.corp.example")
+    bob = _paths(vx.vendor_exposure(case, "Acme"))["vpn_account acme.bob"]
+    assert bob.sessions == before.sessions + 1
+    assert bob.counts["conn"] == before.counts["conn"] + 2  # the new session and the new flow, once each
+    assert bob.counts["auth"] == before.counts["auth"] + 2  # the new VPN logon and the tunnel logon, once each
+    assert bob.records == before.records + 4

@@ -43,6 +43,7 @@ from gridhunt.assess.vendor import (
     vendor_names,
     vendor_networks,
 )
+from gridhunt.case import WIN_EVENTS_TABLE
 from gridhunt.detect.base import MAX_EVIDENCE_ROWS
 from gridhunt.report.findings import Finding, sort_key
 
@@ -203,9 +204,22 @@ class SecretsReport:
 # ---- audit -------------------------------------------------------------------------------------
 
 
+# every evidence table with a record time (names from gridhunt.case; none comes from the evidence)
+EVIDENCE_TABLES = ("auth", "conn", "dns", "http", "tls", "x509", "files", "ics", "ami_audit", WIN_EVENTS_TABLE)
+
+
 def evidence_end(case: Any) -> datetime | None:
     """The last record of the evidence: the audit's "now" (deterministic for a given case)."""
-    parts = " UNION ALL ".join(f"SELECT max(ts) AS ts FROM {t}" for t in ("auth", "conn", "ami_audit", "tls", "x509"))
+    have = {
+        r[0]
+        for r in case.con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'ts' AND table_schema = 'main'"
+        ).fetchall()
+    }
+    tables = [t for t in EVIDENCE_TABLES if t in have]
+    if not tables:
+        return None
+    parts = " UNION ALL ".join(f"SELECT max(ts) AS ts FROM {t}" for t in tables)
     (ts,) = case.con.execute(f"SELECT max(ts) FROM ({parts})").fetchall()[0]
     return ts
 

@@ -141,12 +141,13 @@ def _lookalikes(case: Any, rep: ExposureReport) -> list[dict[str, Any]]:
             own.add(host)
             own.update(h.lower() for h in p.attrs.get("hosts", []))
     rows = case.con.execute(
-        f"""SELECT name, count(*), min(ts), max(ts), count(DISTINCT src) FROM (
+        """SELECT name, count(*), min(ts), max(ts), count(DISTINCT src) FROM (
             SELECT lower(rtrim(query, '.')) AS name, ts, src_ip AS src FROM dns
             UNION ALL SELECT lower(split_part(host, ':', 1)), ts, src_ip FROM http
             UNION ALL SELECT lower(rtrim(server_name, '.')), ts, src_ip FROM tls)
-        WHERE regexp_replace(name, '[^a-z0-9]', '', 'g') LIKE '%{slug}%'
-        GROUP BY name ORDER BY name"""
+        WHERE contains(regexp_replace(name, '[^a-z0-9]', '', 'g'), ?)
+        GROUP BY name ORDER BY name""",
+        [slug],
     ).fetchall()
     out = []
     for name, n, first, last, hosts in rows:

@@ -390,7 +390,8 @@ def collect_evidence(
         )
         con.execute(
             ins
-            + f"""SELECT t.pid, 'conn' AS tbl, 'flow' AS role, c.ts, c.src_ip, c.dst_ip, 'ip' AS reach_kind,
+            # DISTINCT: one account's sessions often share a tunnel address and overlap in time
+            + f"""SELECT DISTINCT t.pid, 'conn' AS tbl, 'flow' AS role, c.ts, c.src_ip, c.dst_ip, 'ip' AS reach_kind,
                 c.dst_ip AS reach, c.action AS outcome, c.bytes_out, c.bytes_in, c.duration, c.uid,
                 c.source_file, c.source_ref
             FROM conn c JOIN gh_vx_tun t ON c.src_ip = t.ip AND c.ts BETWEEN t.t0 AND t.t1
@@ -398,7 +399,7 @@ def collect_evidence(
         )
         con.execute(
             ins
-            + f"""SELECT t.pid, 'auth' AS tbl, 'logon' AS role, a.ts, a.src_ip, 'host' AS reach_kind,
+            + f"""SELECT DISTINCT t.pid, 'auth' AS tbl, 'logon' AS role, a.ts, a.src_ip, 'host' AS reach_kind,
                 a.dst_host AS reach, a."user" AS usr, a.outcome, a.source AS auth_source, a.event_id, a.source_file,
                 a.source_ref
             FROM auth a JOIN gh_vx_tun t ON a.src_ip = t.ip AND a.ts BETWEEN t.t0 AND t.t1
