@@ -18,6 +18,7 @@ import pytest
 
 from gridhunt.case import Case
 from gridhunt.detect import run_analytics
+from gridhunt.detect.base import MAX_EVIDENCE_ROWS
 from gridhunt.detect.settings import load_settings
 from gridhunt.ingest import ami, context, netlog
 from tests.conftest import TEST_DATA, rows, run_analytic, sniff_and_ingest, utc
@@ -327,6 +328,15 @@ def test_bad_work_hours_is_an_error_naming_the_setting(c: Case) -> None:
     assert "work_hours.days: expected ISO weekday numbers" in errors["ami.new_account"]
 
 
+def test_work_hours_across_midnight_is_an_error_not_all_day_off_hours(c: Case) -> None:
+    # [22, 6] used to pass validation and match no hour at all: every record was off-hours
+    rec(c, MON, "mc.gcook", "create_user", JUMP, "user", "x")
+    s = load_settings()
+    s["ami.new_account"]["work_hours"] = {"timezone": "UTC", "days": [1, 2, 3, 4, 5], "hours": [22, 6]}
+    (r,) = run_analytics(c, s, only=["ami.new_account"]).runs
+    assert "work_hours.hours: from must be before to" in (r.error or "")
+
+
 # ---- configuration changes and firmware ------------------------------------------------------------
 
 
@@ -428,7 +438,9 @@ def test_night_bulk_disconnect_fires_on_rate_and_fleet_share(c: Case) -> None:
     assert d["reasons"] == ["rate above the absolute threshold", "share of fleet above the absolute threshold"]
     assert (d["bursts_before"], d["baseline_peak_per_window"]) == (0, 0)
     assert d["actions"] == {"EndDeviceControl:disconnect": 1200, "bulk_job": 1}
-    assert {e["source_ref"] for e in f.evidence} == {job, *refs}
+    # the job record and the first commands, up to the evidence cap (count stays exact)
+    assert f.count == 1201 and len(f.evidence) == MAX_EVIDENCE_ROWS
+    assert {e["source_ref"] for e in f.evidence} <= {job, *refs} and job in {e["source_ref"] for e in f.evidence}
 
 
 def test_fleet_wide_read_and_routine_small_batches_by_the_usual_operator_are_quiet(c: Case) -> None:
@@ -557,3 +569,36 @@ def test_every_ami_analytic_has_settings_and_runs_on_an_empty_case(c: Case) -> N
     res = run_analytics(c, s, only=["ami"])
     assert all(r.error is None for r in res.runs), [r.error for r in res.runs]
     assert any("no change calendar" in n for n in res.notes)
+
+
+def test_host_names_and_scoped_ipv6_in_src_ip_do_not_break_the_theme(c: Case) -> None:
+    # src_ip holding a host name used to raise in prepare() and stop every analytic of every theme
+    rec(c, SUN, "meterco_support8", "create_user", "hmi-07.corp", target_type="user", target_id="x")
+    rec(c, SUN, "meterco_support8", "login", "hmi-07.corp")
+    rec(c, SUN, "meterco_support8", "login", "fe80::1%eth0")
+    assert [f.entity for f in run(c, "ami.new_account")] == ["x created by meterco_support8"]
+    found = run(c, "ami.login_outside_admin_network")
+    want = ["meterco_support8 from fe80::1%eth0", "meterco_support8 from hmi-07.corp"]
+    assert sorted(f.entity for f in found) == want
+    assert all(f.details.get("public") is not True for f in found)
+
+
+def test_a_theme_whose_prepare_fails_reports_it_and_the_other_themes_still_run(
+    c: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridhunt.detect import ami as ami_theme
+
+    def broken(ctx: Any) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(ami_theme, "prepare", broken)
+    rec(c, SUN, "meterco_support8", "create_user", target_type="user", target_id="x")
+    c.con.execute(
+        'INSERT INTO auth (ts, "user", src_ip, outcome, source, source_file, source_ref) '
+        "VALUES (?, 'jsmith', '10.0.0.5', 'success', 'vpn', 'vpn.log', 'line 1')",
+        [SUN],
+    )
+    res = run_analytics(c, load_settings(), only=["ami.new_account", "auth.brute_force"])
+    runs = {r.name: r for r in res.runs}
+    assert runs["ami.new_account"].error == "prepare: ValueError: boom"
+    assert runs["auth.brute_force"].error is None

@@ -268,3 +268,22 @@ def test_disabled_and_empty_analytics_say_why_they_did_not_run(c: Case) -> None:
     reasons = {r.name: r.skipped_reason for r in res.runs}
     assert reasons["auth.brute_force"] == "disabled in settings"
     assert reasons["auth.password_spray"] == "no rows in auth"
+
+
+def test_a_host_name_in_src_ip_is_not_a_public_address(c: Case) -> None:
+    # a reader that puts a workstation name in src_ip: ip_geo keeps it as "not internal" (unknown),
+    # which must not make it a public source for public_success_only
+    for i in range(4):
+        login(c, T0 + minutes(i), "jsmith", NL, "failure")
+    login(c, T0 + minutes(6), "jsmith", "WKS-0142")
+    assert run(c, "auth.failures_then_success") == []
+    (f,) = run(c, "auth.failures_then_success", {"public_success_only": False})
+    assert f.entity == "jsmith from WKS-0142"
+
+
+def test_successes_at_the_same_time_from_two_sources_are_in_a_fixed_order(c: Case) -> None:
+    for i in range(4):
+        login(c, T0 + minutes(i), "jsmith", NL, "failure")
+    login(c, T0 + minutes(6), "jsmith", SG)
+    login(c, T0 + minutes(6), "jsmith", FR)
+    assert [f.entity for f in run(c, "auth.failures_then_success")] == [f"jsmith from {FR}", f"jsmith from {SG}"]

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from gridhunt.case import Case
 from gridhunt.cli import app
 from gridhunt.detect import run_analytics
-from gridhunt.detect.base import Context
+from gridhunt.detect.base import MAX_EVIDENCE_ROWS, Context
 from gridhunt.detect.beacon import beacon_pairs, beacon_scores, prepare_network
 from gridhunt.detect.settings import load_settings
 
@@ -119,7 +119,7 @@ def test_periodic_constant_size_scores_one(case: Case) -> None:
     assert r["ts_interval_median_s"] == 60 and r["ds_median_bytes"] == 512 and not r["strobe"]
     (f,) = findings(case, "net.beacon")
     assert f.rule_id == "net.beacon" and f.detector == "net" and f.severity == "high"
-    assert f.entity == "10.0.0.5 -> 203.0.113.9" and f.count == 1440 and len(f.evidence) == 1440
+    assert f.entity == "10.0.0.5 -> 203.0.113.9" and f.count == 1440 and len(f.evidence) == MAX_EVIDENCE_ROWS
     assert f.evidence[0]["source_file"] == "zeek/conn.log" and f.evidence[0]["fields"]["dst_port"] == 443
     d = f.details
     assert d["score"] == 1.0 and d["intervals"] == [{"seconds": 60, "count": 1439}]
@@ -218,7 +218,7 @@ def test_strobe_flagged_not_scored(case: Case) -> None:
     assert r["strobe"] and r["score"] is None and r["max_window_connections"] == 90_000
     (f,) = findings(case, "net.strobe")
     assert f.rule_id == "net.strobe" and f.severity == "high" and f.count == 90_000
-    assert len(f.evidence) == 5000 and f.details["max_window_connections"] == 90_000
+    assert len(f.evidence) == MAX_EVIDENCE_ROWS and f.details["max_window_connections"] == 90_000
     assert findings(case, "net.beacon") == []
 
 

@@ -249,3 +249,18 @@ def test_dns_and_exfil_themes_run_on_an_empty_case(c: Case) -> None:
     res = run_analytics(c, only=["dns", "exfil"])
     assert res.findings == [] and all(r.error is None for r in res.runs)
     assert {r.skipped_reason for r in res.runs} == {"no rows in dns", "no rows in conn"}
+
+
+def test_a_flow_logged_by_zeek_and_the_firewall_is_one_evidence_row_and_counts_once(c: Case) -> None:
+    # bytes are taken from one sensor per pair and day; count and evidence must be that sensor's rows too
+    office(c)
+    add(c, daily("10.20.1.15", "192.0.2.10", range(11), 20 * MB))
+    spike = daily("10.20.1.15", "198.51.100.77", [11], 1500 * MB, hour=2, per_day=6)
+    add(c, spike)
+    add(c, [(t, s, d, p, o, i, "firewall", None) for t, s, d, p, o, i, _, _ in spike])
+    (f,) = found(c, "exfil.volume_vs_baseline")
+    assert f.count == len(f.evidence) == 6  # the spike's 6 flows (org-wide SaaS left out), once each
+    assert len({e["fields"]["source"] for e in f.evidence}) == 1
+    (g,) = found(c, "exfil.large_upload_rare_destination")
+    assert g.count == len(g.evidence) == 6
+    assert len({e["fields"]["source"] for e in g.evidence}) == 1

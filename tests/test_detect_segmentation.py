@@ -482,3 +482,12 @@ def test_cli_policy_replaces_the_case_policy_and_bad_policy_exits_2(tmp_path: Pa
         assert rows(case, "SELECT name FROM zones") == [("corp",)]
     res = CliRunner().invoke(app, ["segmentation", str(tmp_path / "nope.duckdb")])
     assert res.exit_code == 2
+
+
+def test_evidence_is_cut_to_the_cap_before_it_is_aggregated(c: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the cap is applied in SQL per group (a group can hold millions of conn rows), earliest rows first
+    monkeypatch.setattr(seg, "MAX_EVIDENCE_ROWS", 3)
+    bad = [flow(c, T0 + minutes(i), WS, HE, 22) for i in range(5)]
+    (f,) = run(c, "seg.it_to_ot")
+    assert f.count == 5 and [e["source_ref"] for e in f.evidence] == bad[:3]
+    assert f.evidence[0]["fields"]["dst_zone"] == "ami" and f.evidence[0]["fields"]["status"] == "violation"

@@ -76,13 +76,20 @@ def run_analytics(
         if not wanted:
             continue
         prepare = getattr(theme, "prepare", None)
+        prepare_error = None
         if prepare is not None:
-            prepare(ctx)
+            try:
+                prepare(ctx)
+            except Exception as exc:  # noqa: BLE001 - a broken theme must not stop the other themes
+                prepare_error = f"prepare: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         for a in wanted:
             run = AnalyticRun(a.name)
             result.runs.append(run)
             if not settings.get(a.name, {}).get("enabled", True):
                 run.skipped_reason = "disabled in settings"
+                continue
+            if prepare_error is not None:
+                run.error = prepare_error
                 continue
             empty = [t for t in a.needs if ctx.table_rows(t) == 0]
             if empty:

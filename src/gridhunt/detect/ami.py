@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from gridhunt.detect.base import Analytic, Context, query_findings
-from gridhunt.geo import is_internal
+from gridhunt.geo import is_internal, parse_ip
 from gridhunt.report.findings import Finding
 from gridhunt.sql import sql_literal, temp_table
 
@@ -96,11 +96,12 @@ UNAPPROVED = "ticket_status <> 'approved'"
 def prepare(ctx: Context) -> None:
     con = ctx.case.con
     con.execute(TABLE)
-    # public or not, per source address (few distinct ones): Python's ipaddress, as gridhunt.geo decides it
+    # public or not, per source address (few distinct ones): Python's ipaddress, as gridhunt.geo decides it;
+    # a host name or other non-address in src_ip is neither (NULL)
     ips = [
         r[0] for r in con.execute("SELECT DISTINCT src_ip FROM gh_ami WHERE src_ip IS NOT NULL ORDER BY 1").fetchall()
     ]
-    public = [not is_internal(ipaddress.ip_address(ip)) for ip in ips]
+    public = [None if (addr := parse_ip(ip)) is None else not is_internal(addr) for ip in ips]
     temp_table(con, "gh_ami_ips", pa.table({"ip": pa.array(ips, pa.string()), "public": pa.array(public, pa.bool_())}))
     if ctx.table_rows("ami_audit") and not ctx.table_rows("change_windows"):
         ctx.notes.append("ami: no change calendar (change_windows is empty): every change counts as unapproved")
@@ -133,6 +134,8 @@ def _off_hours(ctx: Context, p: dict[str, Any], name: str, col: str = "ts") -> s
         raise ValueError(f"{name}.work_hours.days: expected ISO weekday numbers 1 (Monday) .. 7, got {days!r}")
     if not (isinstance(hours, list) and len(hours) == 2 and all(isinstance(h, int) and 0 <= h <= 24 for h in hours)):
         raise ValueError(f"{name}.work_hours.hours: expected [from, to) hours 0 .. 24, got {hours!r}")
+    if hours[0] >= hours[1]:  # [22, 6] would leave no working hour at all: every record off-hours
+        raise ValueError(f"{name}.work_hours.hours: from must be before to (no shift across midnight), got {hours!r}")
     try:
         ctx.case.con.execute(f"SELECT TIMESTAMPTZ '2026-01-01 00:00:00+00' AT TIME ZONE {sql_literal(tz)}").fetchall()
     except Exception:  # noqa: BLE001 - DuckDB's error names the function, ours names the setting
@@ -263,10 +266,10 @@ def login_outside_admin_network(ctx: Context, a: Analytic) -> list[Finding]:
     for (ip,) in ctx.case.con.execute(
         "SELECT DISTINCT src_ip FROM gh_ami WHERE action = 'login' AND src_ip IS NOT NULL ORDER BY 1"
     ).fetchall():
-        addr = ipaddress.ip_address(ip)
+        addr = parse_ip(ip)  # a host name is in no network: judged as outside the admin ones
         ips.append(ip)
-        is_admin.append(any(addr.version == n.version and addr in n for n in admin))
-        is_vendor_zone.append(any(addr.version == n.version and addr in n for n in vendor_nets))
+        is_admin.append(addr is not None and any(addr.version == n.version and addr in n for n in admin))
+        is_vendor_zone.append(addr is not None and any(addr.version == n.version and addr in n for n in vendor_nets))
     src = pa.table(
         {
             "ip": pa.array(ips, pa.string()),

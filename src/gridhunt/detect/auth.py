@@ -12,6 +12,7 @@ LSASS access, PsExec, encoded PowerShell, log clearing) are Sigma rules in our p
 from __future__ import annotations
 
 from gridhunt.detect.base import Analytic, Context, query_findings
+from gridhunt.detect.zones import ip4_num
 from gridhunt.report.findings import Finding
 
 # password attempts; 4648 (explicit credentials), 4769 (service tickets) and 4740 (lockout) are not
@@ -22,6 +23,12 @@ REMOTE = "(src_ip IS NOT NULL AND src_ip NOT IN ('127.0.0.1', '::1'))"
 # logons a person makes (for usual-hours profiles); service, batch and network logons are machines
 INTERACTIVE = "(source <> 'windows' OR logon_type IN ('2', '10', '11'))"
 
+# src_ip holds an address (IPv4 dotted quad, or IPv6 text); readers sometimes put a host name there
+IS_ADDRESS = (
+    f"({ip4_num('a.src_ip')} IS NOT NULL "
+    r"OR regexp_full_match(trim(a.src_ip), '[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%\S+)?'))"
+)
+
 VIEW = """
 CREATE OR REPLACE TEMP VIEW gh_auth AS
 SELECT a.ts, a."user", a.domain, a.src_ip, a.src_host, a.dst_host, a.outcome, a.logon_type, a.failure_reason,
@@ -30,7 +37,9 @@ SELECT a.ts, a."user", a.domain, a.src_ip, a.src_host, a.dst_host, a.outcome, a.
     -- local logons (no address, or loopback) come from the machine itself, not from one shared "127.0.0.1"
     CASE WHEN a.src_ip IS NULL OR a.src_ip IN ('127.0.0.1', '::1')
          THEN coalesce(lower(a.src_host), lower(a.dst_host)) ELSE a.src_ip END AS src,
-    coalesce(g.internal, false) AS internal, g.country, coalesce(g.asn, g.org) AS network, g.org, g.lat, g.lon,
+    -- a host name in src_ip is no public address (ip_geo keeps it as not internal, not found)
+    CASE WHEN a.src_ip IS NOT NULL AND NOT IS_ADDRESS THEN true ELSE coalesce(g.internal, false) END AS internal,
+    g.country, coalesce(g.asn, g.org) AS network, g.org, g.lat, g.lon,
     v.vendor
 FROM auth a
 LEFT JOIN ip_geo g ON g.ip = a.src_ip
@@ -39,7 +48,7 @@ LEFT JOIN (
     WHERE kind IN ('vpn_account', 'service_account', 'api_token') GROUP BY 1
 ) v ON v.account = lower(a."user")
 WHERE a."user" IS NOT NULL AND NOT ends_with(a."user", '$') AND a.outcome IN ('success', 'failure')
-"""
+""".replace("IS_ADDRESS", IS_ADDRESS)
 
 EVIDENCE = """struct_pack(source_file := source_file, source_ref := source_ref, ts := ts,
     fields := struct_pack(user := "user", src_ip := src_ip, src_host := src_host, dst_host := dst_host,
@@ -144,7 +153,7 @@ def brute_force(ctx: Context, a: Analytic) -> list[Finding]:
         SELECT x.ts, x.src FROM gh_auth x
         WHERE x.account = g.account AND x.outcome = 'success' AND {ATTEMPT}
             AND x.ts BETWEEN g.ts_last AND g.ts_last + to_minutes(?::BIGINT)
-        ORDER BY x.ts LIMIT 1
+        ORDER BY x.ts, x.source_file, x.source_ref LIMIT 1
     ) s ON true
     WHERE g.n >= ?
     ORDER BY g.ts_first, g.account
@@ -203,7 +212,7 @@ def failures_then_success(ctx: Context, a: Analytic) -> list[Finding]:
             failures := f.failures, failure_sources := f.fail_src_list, failure_countries := f.fail_countries,
             successes_like_this := f.successes, window_minutes := ?, min_failures := ?) AS details
     FROM pairs f JOIN seen USING (account, ok_src)
-    ORDER BY f.ok_ts, f.account
+    ORDER BY f.ok_ts, f.account, f.ok_src
     """
     args = [p["min_failures"], p["public_success_only"], p["window_minutes"], p["min_failures"]]
     return query_findings(ctx, a, sql, args)
@@ -235,7 +244,7 @@ def _first_seen(ctx: Context, a: Analytic, column: str, label: str) -> list[Find
                       WHERE h.account = n.account AND h.ts < n.ts),
             min_history := ?, min_history_days := ?) AS details
     FROM news n
-    ORDER BY n.ts, n.account
+    ORDER BY n.ts, n.account, n.{column}, n.source_file, n.source_ref
     """
     args = [p["min_history"], p["min_history_days"], p["vendor_severity"], p["min_history"], p["min_history_days"]]
     return query_findings(ctx, a, sql, args)
@@ -276,7 +285,7 @@ def impossible_travel(ctx: Context, a: Analytic) -> list[Finding]:
             to_src := src, km := round(km), hours := round(hours, 2), km_per_hour := round(km / hours),
             vendor := vendor, max_km_per_hour := ?, min_km := ?) AS details
     FROM d WHERE km >= ? AND km / hours > ?
-    ORDER BY ts, account
+    ORDER BY ts, account, source_file, source_ref
     """
     args = [ignore, p["max_km_per_hour"], p["min_km"], p["min_km"], p["max_km_per_hour"]]
     return query_findings(ctx, a, sql, args)

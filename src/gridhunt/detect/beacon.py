@@ -66,6 +66,7 @@ from gridhunt.sql import sql_literal, temp_table
 DAY_S = 86_400
 BINS = 24  # RITA: getHistogramScore(..., beaconTimeSpan=24)
 BEACONS = "gh_net_beacons"
+BEACON_CHUNK = 40  # pairs per findings query
 ROWS = "gh_net_rows"
 # sensors in order of preference when two saw the same flow: Zeek has uids (SNI / Host) and exact bytes
 SOURCE_RANK = "CASE source WHEN 'zeek' THEN 0 WHEN 'firewall' THEN 1 ELSE 2 END"
@@ -665,10 +666,26 @@ def beacons(ctx: Context, a: Analytic) -> list[Finding]:
     summary = prepare_network(ctx.case, ctx.settings)
     ctx.notes.extend(summary.notes())
     min_score, med, high = float(p["min_score"]), float(p["medium_score"]), float(p["high_score"])
-    picked = f"SELECT pair_id FROM {BEACONS} WHERE score >= {min_score}"
+    ids = [
+        int(r[0])
+        for r in ctx.case.con.execute(
+            f"SELECT pair_id FROM {BEACONS} WHERE score >= {min_score} ORDER BY first_seen, src_ip, dst"
+        ).fetchall()
+    ]
+    out: list[Finding] = []
+    # a few dozen pairs per query: evidence lists of hundreds of pairs at once outgrow DuckDB's memory
+    # limit (the large demo: 299 pairs, 1.3M connections)
+    for i in range(0, len(ids), BEACON_CHUNK):
+        cond = f"score >= {min_score} AND pair_id IN ({', '.join(str(x) for x in ids[i : i + BEACON_CHUNK])})"
+        out.extend(_beacon_findings(ctx, a, cond, min_score, med, high))
+    return out
+
+
+def _beacon_findings(ctx: Context, a: Analytic, cond: str, min_score: float, med: float, high: float) -> list[Finding]:
+    picked = f"SELECT pair_id FROM {BEACONS} WHERE {cond}"
     # the intervals and sizes RITA graphs (distinct value -> count), most common first, for the best window
     sql = f"""
-    WITH b AS (SELECT * FROM {BEACONS} WHERE score >= {min_score}),
+    WITH b AS (SELECT * FROM {BEACONS} WHERE {cond}),
     ev AS ({_evidence_sql(picked)}),
     bw AS (
         SELECT r.* FROM {ROWS} r JOIN b ON b.pair_id = r.pair_id AND b.window = r.w WHERE NOT r.allowed

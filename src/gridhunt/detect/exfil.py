@@ -186,6 +186,9 @@ def volume_vs_baseline(ctx: Context, a: Analytic) -> list[Finding]:
                 row_number() OVER (PARTITION BY o.src_ip, o.day ORDER BY o.bytes_out DESC, o.ts, o.source_file,
                     o.source_ref) AS rn
             FROM gh_out o JOIN hit USING (src_ip, day) JOIN gh_dest d ON d.ip = o.dst_ip
+                -- the rows of the sensor whose bytes were counted (a flow logged twice is one row)
+                JOIN gh_pair_day k ON k.src_ip = o.src_ip AND k.dst_ip = o.dst_ip AND k.day = o.day
+                    AND k.sensor = o.sensor
             WHERE d.dest NOT IN (SELECT dest FROM common)
         ) GROUP BY src_ip, day
     )
@@ -252,6 +255,8 @@ def large_upload_rare_destination(ctx: Context, a: Analytic) -> list[Finding]:
                     o.source_file, o.source_ref) AS rn
             FROM gh_out o JOIN gh_dest d ON d.ip = o.dst_ip JOIN hit h ON h.src_ip = o.src_ip AND h.dest = d.dest
                 AND h.day = o.day
+                JOIN gh_pair_day k ON k.src_ip = o.src_ip AND k.dst_ip = o.dst_ip AND k.day = o.day
+                    AND k.sensor = o.sensor
         ) GROUP BY src_ip, dest, day
     )
     SELECT h.src_ip || ' -> ' || h.dest AS entity, e.ts_first, e.ts_last, e.n AS count, e.evidence,
@@ -343,7 +348,7 @@ def over_c2(ctx: Context, a: Analytic) -> list[Finding]:
             SELECT o.src_ip, o.c2, o.ts, o.bytes_out, o.source_file, o.source_ref, {EVIDENCE} AS ev,
                 row_number() OVER (PARTITION BY o.src_ip, o.c2 ORDER BY o.bytes_out DESC, o.ts, o.source_file,
                     o.source_ref) AS rn
-            FROM o JOIN g USING (src_ip, c2)
+            FROM o JOIN g USING (src_ip, c2, sensor)  -- the sensor whose uploads were counted
         ) GROUP BY src_ip, c2
     )
     SELECT g.src_ip || ' -> ' || g.c2 AS entity, e.ts_first, e.ts_last, e.n AS count, e.evidence,

@@ -180,22 +180,6 @@ def _ports(spec: str | None) -> list[tuple[int | None, int | None]]:
     return out
 
 
-def _host_index(assets: list[tuple[Any, ...]]) -> dict[str, list[str]]:
-    """asset id / host name / short host name (lower case) -> the asset's addresses."""
-    idx: dict[str, list[str]] = {}
-    for asset_id, hostname, ips in assets:
-        for key in {asset_id, hostname, (hostname or "").split(".", 1)[0]} - {None, ""}:
-            idx.setdefault(str(key).lower(), []).extend(ips or [])
-    return idx
-
-
-def _resolve(name: str, hosts: dict[str, list[str]]) -> list[str]:
-    if zmap.ip_num(name) is not None:
-        return [name]
-    key = name.lower()
-    return sorted(set(hosts.get(key) or hosts.get(key.split(".", 1)[0]) or []))
-
-
 def _insert(con: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
     if rows:  # executemany refuses an empty list
         con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
@@ -229,7 +213,7 @@ def classify(case: Any, settings: dict[str, dict[str, Any]] | None = None) -> Cl
     drop_tables(case)
     zones = policy_zones(case)
     result = Classification(zones)
-    hosts = _host_index(con.execute("SELECT asset_id, hostname, ips FROM assets ORDER BY asset_id").fetchall())
+    hosts = zmap._host_index(con)
 
     # every distinct address of conn -> its zone (detect/zones.py: asset / role, then CIDR, then inventory)
     result.notes += zmap.zone_ranges(case)
@@ -268,7 +252,7 @@ def classify(case: Any, settings: dict[str, dict[str, Any]] | None = None) -> Cl
     crow, jump = [], set()
     for cid, c in enumerate(conduits):
         frm, to, proto, ports, via = c[:5]
-        via_ips = _resolve(via, hosts) if via else []
+        via_ips = zmap._resolve(via, hosts) if via else []
         if via and not via_ips:
             result.notes.append(
                 f"segmentation: conduit {_label(c)}: via host {via!r} is neither an address nor an inventory host, "
@@ -290,7 +274,7 @@ def classify(case: Any, settings: dict[str, dict[str, Any]] | None = None) -> Cl
     for vendor, ident in con.execute(
         "SELECT vendor, identifier FROM vendor_access WHERE kind = 'jump_host' ORDER BY vendor, identifier"
     ).fetchall():
-        jump.update((ip, f"{vendor} jump host {ident}") for ip in _resolve(ident, hosts))
+        jump.update((ip, f"{vendor} jump host {ident}") for ip in zmap._resolve(ident, hosts))
     con.execute("CREATE OR REPLACE TEMP TABLE gh_seg_jump (ip VARCHAR, why VARCHAR)")
     _insert(con, "gh_seg_jump", sorted(jump))
 
@@ -509,8 +493,13 @@ def _run(ctx: Context, a: Analytic) -> list[Finding]:
             list_sort(list_distinct(flatten(list(sources)))) AS log_sources
         FROM f GROUP BY gkey
     ), ev AS (
-        SELECT f.gkey, list({_EVIDENCE} ORDER BY r.ts, r.source_file, r.source_ref)[1:{MAX_EVIDENCE_ROWS}] AS evidence
-        FROM f JOIN gh_seg_rows r USING (flow_id) GROUP BY f.gkey
+        -- cut before aggregating: a group can hold millions of conn rows
+        SELECT f.gkey, list({_EVIDENCE} ORDER BY r.ts, r.source_file, r.source_ref) AS evidence
+        FROM f JOIN (
+            SELECT r.* FROM gh_seg_rows r JOIN f f2 USING (flow_id)
+            QUALIFY row_number() OVER (PARTITION BY f2.gkey ORDER BY r.ts, r.source_file, r.source_ref)
+                <= {MAX_EVIDENCE_ROWS}
+        ) r USING (flow_id) GROUP BY f.gkey
     ), hosts AS (
         SELECT ip, min(hostname) AS hostname FROM (SELECT unnest(ips) AS ip, hostname FROM assets) GROUP BY ip
     ), k AS (
