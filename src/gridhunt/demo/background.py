@@ -253,19 +253,7 @@ class Background:
                     for k in range(self.typos()):
                         ts = up - (30 + 35 * k) * US
                         self.net.vpn(ts, u.sam, u.home_ip, "", "login_failed", "bad password")
-                self.net.vpn(up, u.sam, u.home_ip, assigned, "login", "", session)
-                self.net.vpn(
-                    t + dur,
-                    u.sam,
-                    u.home_ip,
-                    assigned,
-                    "logout",
-                    "user logout",
-                    session,
-                    rng.randrange(10**7, 10**9),
-                    rng.randrange(10**6, 10**8),
-                    dur / US,
-                )
+                self.net.vpn_session(up, t + dur, u.sam, u.home_ip, assigned, session, dur / US, rng)
                 src_ip = assigned
             dc = self.dc_for(ws)
             if rng.random() < 0.07:  # 1-3 mistyped passwords before the good one, same machine

@@ -271,19 +271,7 @@ class Lookalikes:
             t = day0 + int(start_h * HOUR) + self.jit(600)
             dur = int(hours * HOUR)
             session = f"S{d:02d}T{k}{rng.randrange(1000, 9999)}"
-            self.net.vpn(t, u.sam, src, assigned, "login", "", session)
-            self.net.vpn(
-                t + dur,
-                u.sam,
-                src,
-                assigned,
-                "logout",
-                "user logout",
-                session,
-                rng.randrange(10**7, 10**9),
-                rng.randrange(10**6, 10**8),
-                dur / US,
-            )
+            self.net.vpn_session(t, t + dur, u.sam, src, assigned, session, dur / US, rng)
             self.logon(t + 30 * US, u, ws, assigned)
             for _ in range(2):
                 self.bg.web(t + int(rng.uniform(0.1, 0.9) * dur), ws, u, assigned)

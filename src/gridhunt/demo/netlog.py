@@ -633,9 +633,7 @@ class Net:
         if zeek:
             state, hist = ("S0", "S") if denied else (("SF", "ShADadFf") if proto == "tcp" else ("SF", "Dd"))
             t = _tagged(tag, {"id.orig_h": src, "id.resp_h": dst, "id.resp_p": str(dport)})
-            self.s["conn"].add(
-                ts, r_conn, uid, src, sport, dst, dport, proto, service, dur, ob, rb, state, hist, tag=t
-            )
+            self.s["conn"].add(ts, r_conn, uid, src, sport, dst, dport, proto, service, dur, ob, rb, state, hist, tag=t)
         if fw:
             t = _tagged(tag, {"src_ip": src, "dst_ip": dst, "dst_port": str(dport), "action": action})
             self.s["fw"].add(
@@ -741,9 +739,7 @@ class Net:
         dur: float = 0.3,
         tag: str | None = None,
     ) -> str:
-        uid, sport = self.flow(
-            ts, src, dst, 80, "tcp", "http", dur, req_len + 400, resp_len + 300, fw, rule, tag=tag
-        )
+        uid, sport = self.flow(ts, src, dst, 80, "tcp", "http", dur, req_len + 400, resp_len + 300, fw, rule, tag=tag)
         t = _tagged(tag, {"id.orig_h": src, "host": host, "method": method})
         self.s["http"].add(
             ts + 1500,
@@ -781,6 +777,22 @@ class Net:
     ) -> None:
         t = _tagged(tag, {"user": user, "src_ip": src, "event": event})
         self.s["vpn"].add(ts, r_vpn, user, src, assigned, event, reason, session, bin_, bout, dur, tag=t)
+
+    def vpn_session(
+        self,
+        login: int,
+        logout: int,
+        user: str,
+        src: str,
+        assigned: str,
+        session: str,
+        seconds: float,
+        rng: random.Random,
+    ) -> None:
+        """A benign VPN session: its login, and its logout with the bytes the user moved."""
+        self.vpn(login, user, src, assigned, "login", "", session)
+        bin_, bout = rng.randrange(10**7, 10**9), rng.randrange(10**6, 10**8)
+        self.vpn(logout, user, src, assigned, "logout", "user logout", session, bin_, bout, seconds)
 
     def ami(
         self,
