@@ -42,7 +42,13 @@ def run_demo(
     result = hunt(log_inputs(evidence), case_path=case_path, out_dir=out, progress=progress)
     labels = json.loads((out / "labels.json").read_text())
     # Score on the full evidence lists (findings.jsonl caps them per finding).
-    card = score(labels, [f.to_dict() for f in result.findings], evidence_root=evidence)
+    # Light views, not to_dict(): its deep copy of every evidence list doubled the large demo's memory.
+    views = [
+        {"finding_id": f.finding_id, "title": f.title, "rule_id": f.rule_id, "detector": f.detector,
+         "evidence": f.evidence}
+        for f in result.findings
+    ]  # fmt: skip
+    card = score(labels, views, evidence_root=evidence)
     card["seconds"] = {
         "generate": round(t_gen, 3),
         **{k: round(v, 3) for k, v in result.seconds.items()},
