@@ -19,7 +19,7 @@ from gridhunt import __version__
 from gridhunt.assess.updates import assess_updates
 from gridhunt.assess.vendor import assess_vendors
 from gridhunt.case import Case
-from gridhunt.detect import AnalyticsResult, run_analytics
+from gridhunt.detect import AnalyticsResult, all_analytics, run_analytics
 from gridhunt.detect.settings import load_settings
 from gridhunt.ingest import IngestReport, ingest_paths
 from gridhunt.report.findings import SEVERITIES, Finding, sort_key, store_findings, write_jsonl
@@ -154,7 +154,15 @@ def hunt(
         seconds["findings"] = time.perf_counter() - t
         t = time.perf_counter()
         stage("running analytics")
-        analytics = run_analytics(case, settings, mmdb_paths)
+        atask = progress.add_task("analytics", total=len(all_analytics())) if progress is not None else None
+        analytics = run_analytics(
+            case,
+            settings,
+            mmdb_paths,
+            on_progress=(lambda name: progress.update(atask, description=name, advance=1))
+            if atask is not None
+            else None,
+        )
         assess_vendors(case, analytics)  # vendor exposure + secrets rotation: assess.* findings and runs
         seconds["analytics"] = time.perf_counter() - t
         t = time.perf_counter()

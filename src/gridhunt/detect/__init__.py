@@ -67,9 +67,8 @@ def run_analytics(
     result = AnalyticsResult()
     looked_up = geo.enrich(case, (("auth", "src_ip"),), mmdb_paths, refresh=True)
     if looked_up:
-        unknown = case.con.execute("SELECT count(*) FROM ip_geo WHERE NOT internal AND country IS NULL").fetchall()[0][
-            0
-        ]
+        sql = "SELECT count(*) FROM ip_geo WHERE NOT internal AND country IS NULL"
+        unknown = case.con.execute(sql).fetchall()[0][0]
         result.notes.append(f"geo: {looked_up} source addresses looked up, {unknown} public ones without a country")
     for theme in THEMES:
         wanted = [a for a in theme.ANALYTICS if not only or a.name in only or a.theme in only]
@@ -83,6 +82,8 @@ def run_analytics(
             except Exception as exc:  # noqa: BLE001 - a broken theme must not stop the other themes
                 prepare_error = f"prepare: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         for a in wanted:
+            if on_progress is not None:  # every analytic, run or skipped, moves the bar once
+                on_progress(a.name)
             run = AnalyticRun(a.name)
             result.runs.append(run)
             if not settings.get(a.name, {}).get("enabled", True):
@@ -95,8 +96,6 @@ def run_analytics(
             if empty:
                 run.skipped_reason = f"no rows in {', '.join(empty)}"
                 continue
-            if on_progress is not None:
-                on_progress(a.name)
             started = time.perf_counter()
             try:
                 found = a.run(ctx, a)
