@@ -98,3 +98,12 @@ def test_analytics_lists_every_registered_analytic_and_prints_loadable_defaults(
     assert yaml.safe_load(res.stdout) == default_settings()
     # every analytic has settings, and every settings block belongs to an analytic
     assert {a.name for a in all_analytics()} == set(default_settings())
+
+
+def test_duckdb_never_draws_its_progress_bar_on_stdout(hunted: Path) -> None:
+    # a query over 2 s would otherwise print a bar into `--json` output
+    from gridhunt.case import Case
+
+    for read_only in (False, True):
+        with Case.open(hunted / "case.duckdb", read_only=read_only) as c:
+            assert c.con.execute("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]

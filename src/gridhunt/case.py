@@ -176,6 +176,8 @@ class Case:
         config["autoinstall_known_extensions"] = "false"
         con = duckdb.connect(str(path), read_only=read_only, config=config)
         con.execute(f"SET temp_directory={sql_literal(str(path) + '.tmp')}")
+        # DuckDB draws its own bar on stdout for queries over 2 s: it would corrupt `--json` output
+        con.execute("SET enable_progress_bar = false")
         case = cls(con=con, path=path, temporary=tmpdir is not None, _tmpdir=tmpdir)
         if not read_only:
             case._create_schema()
