@@ -642,9 +642,11 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _evidence_sql(select: str, keys: tuple[str, ...] = ("pair_id",), order: str = "ts, rid") -> str:
+def _evidence_sql(
+    select: str, keys: tuple[str, ...] = ("pair_id",), order: str = "ts, rid", cap: int = MAX_EVIDENCE_ROWS
+) -> str:
     """Evidence per group `keys` for the gh_net_rows that `select` (a query returning `keys` columns)
-    picks: the conn records (source_file, source_ref, ts, fields), capped at MAX_EVIDENCE_ROWS."""
+    picks: the conn records (source_file, source_ref, ts, fields), at most `cap` per group."""
     on = " AND ".join(f"q.{k} = x.{k}" for k in keys)
     ordered = ", ".join(f"r.{o.strip()}" for o in order.split(","))
     return f"""
@@ -656,7 +658,7 @@ def _evidence_sql(select: str, keys: tuple[str, ...] = ("pair_id",), order: str 
                 source := c.source, fqdn := r.fqdn, named_by := r.named_by))
             ORDER BY {ordered}) AS evidence
     FROM (SELECT x.* FROM {ROWS} x SEMI JOIN ({select}) q ON {on} WHERE NOT x.allowed
-          QUALIFY row_number() OVER (PARTITION BY {", ".join(keys)} ORDER BY {order}) <= {MAX_EVIDENCE_ROWS}) r
+          QUALIFY row_number() OVER (PARTITION BY {", ".join(keys)} ORDER BY {order}) <= {int(cap)}) r
     JOIN conn c ON c.rowid = r.rid
     GROUP BY {", ".join(f"r.{k}" for k in keys)}"""
 
@@ -686,7 +688,7 @@ def _beacon_findings(ctx: Context, a: Analytic, cond: str, min_score: float, med
     # the intervals and sizes RITA graphs (distinct value -> count), most common first, for the best window
     sql = f"""
     WITH b AS (SELECT * FROM {BEACONS} WHERE {cond}),
-    ev AS ({_evidence_sql(picked)}),
+    ev AS ({_evidence_sql(picked, cap=int(ctx.params(a.name)["max_evidence"]))}),
     bw AS (
         SELECT r.* FROM {ROWS} r JOIN b ON b.pair_id = r.pair_id AND b.window = r.w WHERE NOT r.allowed
     ), iv AS (
