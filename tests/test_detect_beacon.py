@@ -119,7 +119,7 @@ def test_periodic_constant_size_scores_one(case: Case) -> None:
     assert r["ts_interval_median_s"] == 60 and r["ds_median_bytes"] == 512 and not r["strobe"]
     (f,) = findings(case, "net.beacon")
     assert f.rule_id == "net.beacon" and f.detector == "net" and f.severity == "high"
-    assert f.entity == "10.0.0.5 -> 203.0.113.9" and f.count == 1440 and len(f.evidence) == 300  # net.beacon.max_evidence
+    assert f.entity == "10.0.0.5 -> 203.0.113.9" and f.count == 1440 and len(f.evidence) == 300  # max_evidence
     assert f.evidence[0]["source_file"] == "zeek/conn.log" and f.evidence[0]["fields"]["dst_port"] == 443
     d = f.details
     assert d["score"] == 1.0 and d["intervals"] == [{"seconds": 60, "count": 1439}]
