@@ -84,6 +84,23 @@ EVIDENCE = """struct_pack(source_file := o.source_file, source_ref := o.source_r
         source := o.source))"""
 
 
+def _evidence_groups(keys: tuple[str, ...], source: str) -> str:
+    """Per group of `keys` (qualified columns, e.g. "o.src_ip") over the connections `source` (a FROM
+    clause naming them `o`): first / last time, row count and the evidence, largest uploads first,
+    capped at MAX_EVIDENCE_ROWS."""
+    cols = ", ".join(keys)
+    names = ", ".join(k.split(".", 1)[1] for k in keys)
+    return f"""SELECT {names}, min(ts) AS ts_first, max(ts) AS ts_last, count(*) AS n,
+            list(ev ORDER BY bytes_out DESC, ts, source_file, source_ref)
+                FILTER (WHERE rn <= {MAX_EVIDENCE_ROWS}) AS evidence
+        FROM (
+            SELECT {cols}, o.ts, o.bytes_out, o.source_file, o.source_ref, {EVIDENCE} AS ev,
+                row_number() OVER (PARTITION BY {cols} ORDER BY o.bytes_out DESC, o.ts, o.source_file,
+                    o.source_ref) AS rn
+            {source}
+        ) GROUP BY {names}"""
+
+
 def _classify_ips(con: Any) -> None:
     """Temp table gh_exfil_ip(ip, valid, internal) for every distinct conn address, once each:
     internal = gridhunt.geo's private / loopback / link-local ranges or inside a `zones` CIDR."""
@@ -152,6 +169,14 @@ def volume_vs_baseline(ctx: Context, a: Analytic) -> list[Finding]:
     # every day the case has flow data counts, a host's quiet day as 0 bytes (from its first day on);
     # traffic to org-wide services (destinations many internal hosts use: collaboration, updates) is
     # left out, so a video call is not a spike
+    # the rows of the sensor whose bytes were counted (a flow logged twice is one row)
+    evidence = _evidence_groups(
+        ("o.src_ip", "o.day"),
+        "FROM gh_out o JOIN hit USING (src_ip, day) JOIN gh_dest d ON d.ip = o.dst_ip "
+        "JOIN gh_pair_day k ON k.src_ip = o.src_ip AND k.dst_ip = o.dst_ip AND k.day = o.day "
+        "AND k.sensor = o.sensor "
+        "WHERE d.dest NOT IN (SELECT dest FROM common) ",
+    )
     sql = f"""
     WITH pdd AS (SELECT p.*, d.dest, d.name FROM gh_pair_day p JOIN gh_dest d ON d.ip = p.dst_ip),
     common AS (SELECT dest FROM pdd GROUP BY dest HAVING count(DISTINCT src_ip) >= ?),
@@ -178,19 +203,7 @@ def volume_vs_baseline(ctx: Context, a: Analytic) -> list[Finding]:
         FROM pdx p JOIN hit USING (src_ip, day)
         GROUP BY ALL
     ), ev AS (
-        SELECT src_ip, day, min(ts) AS ts_first, max(ts) AS ts_last, count(*) AS n,
-            list(ev ORDER BY bytes_out DESC, ts, source_file, source_ref)
-                FILTER (WHERE rn <= {MAX_EVIDENCE_ROWS}) AS evidence
-        FROM (
-            SELECT o.src_ip, o.day, o.ts, o.bytes_out, o.source_file, o.source_ref, {EVIDENCE} AS ev,
-                row_number() OVER (PARTITION BY o.src_ip, o.day ORDER BY o.bytes_out DESC, o.ts, o.source_file,
-                    o.source_ref) AS rn
-            FROM gh_out o JOIN hit USING (src_ip, day) JOIN gh_dest d ON d.ip = o.dst_ip
-                -- the rows of the sensor whose bytes were counted (a flow logged twice is one row)
-                JOIN gh_pair_day k ON k.src_ip = o.src_ip AND k.dst_ip = o.dst_ip AND k.day = o.day
-                    AND k.sensor = o.sensor
-            WHERE d.dest NOT IN (SELECT dest FROM common)
-        ) GROUP BY src_ip, day
+        {evidence}
     )
     SELECT h.src_ip || ' ' || strftime(h.day, '%Y-%m-%d') AS entity, e.ts_first, e.ts_last, e.n AS count,
         e.evidence,
@@ -218,6 +231,13 @@ def large_upload_rare_destination(ctx: Context, a: Analytic) -> list[Finding]:
     p = ctx.params(a.name)
     allowed, entries = _allowed(p["allow_destinations"])
     # a destination is its registered domain when a name is known, else its address
+    evidence = _evidence_groups(
+        ("o.src_ip", "d.dest", "o.day"),
+        "FROM gh_out o JOIN gh_dest d ON d.ip = o.dst_ip JOIN hit h ON h.src_ip = o.src_ip AND h.dest = d.dest "
+        "AND h.day = o.day "
+        "JOIN gh_pair_day k ON k.src_ip = o.src_ip AND k.dst_ip = o.dst_ip AND k.day = o.day "
+        "AND k.sensor = o.sensor ",
+    )
     sql = f"""
     WITH dd AS (SELECT * FROM gh_dest d WHERE {allowed}),
     pd AS (
@@ -246,18 +266,7 @@ def large_upload_rare_destination(ctx: Context, a: Analytic) -> list[Finding]:
             list(DISTINCT pd.sensor ORDER BY pd.sensor) AS sensors
         FROM pd JOIN hit USING (src_ip, dest, day) GROUP BY ALL
     ), ev AS (
-        SELECT src_ip, dest, day, min(ts) AS ts_first, max(ts) AS ts_last, count(*) AS n,
-            list(ev ORDER BY bytes_out DESC, ts, source_file, source_ref)
-                FILTER (WHERE rn <= {MAX_EVIDENCE_ROWS}) AS evidence
-        FROM (
-            SELECT o.src_ip, d.dest, o.day, o.ts, o.bytes_out, o.source_file, o.source_ref, {EVIDENCE} AS ev,
-                row_number() OVER (PARTITION BY o.src_ip, d.dest, o.day ORDER BY o.bytes_out DESC, o.ts,
-                    o.source_file, o.source_ref) AS rn
-            FROM gh_out o JOIN gh_dest d ON d.ip = o.dst_ip JOIN hit h ON h.src_ip = o.src_ip AND h.dest = d.dest
-                AND h.day = o.day
-                JOIN gh_pair_day k ON k.src_ip = o.src_ip AND k.dst_ip = o.dst_ip AND k.day = o.day
-                    AND k.sensor = o.sensor
-        ) GROUP BY src_ip, dest, day
+        {evidence}
     )
     SELECT h.src_ip || ' -> ' || h.dest AS entity, e.ts_first, e.ts_last, e.n AS count, e.evidence,
         CASE WHEN h.bytes >= 10 * ? THEN 'high' END AS severity,
@@ -310,6 +319,10 @@ def over_c2(ctx: Context, a: Analytic) -> list[Finding]:
         }
     )
     temp_table(con, "gh_beacons", tbl)
+    evidence = _evidence_groups(
+        ("o.src_ip", "o.c2"),
+        "FROM o JOIN g USING (src_ip, c2, sensor)",  # the sensor whose uploads were counted
+    )
     # a beacon's destination: its own address and every address its name was seen at
     sql = f"""
     WITH bd AS (
@@ -341,15 +354,7 @@ def over_c2(ctx: Context, a: Analytic) -> list[Finding]:
             count(*) FILTER (WHERE h.method = 'POST' OR h.method = 'PUT') AS http_uploads
         FROM http h JOIN bp ON bp.src_ip = h.src_ip AND bp.ip = h.dst_ip GROUP BY ALL
     ), ev AS (
-        SELECT src_ip, c2, min(ts) AS ts_first, max(ts) AS ts_last, count(*) AS n,
-            list(ev ORDER BY bytes_out DESC, ts, source_file, source_ref)
-                FILTER (WHERE rn <= {MAX_EVIDENCE_ROWS}) AS evidence
-        FROM (
-            SELECT o.src_ip, o.c2, o.ts, o.bytes_out, o.source_file, o.source_ref, {EVIDENCE} AS ev,
-                row_number() OVER (PARTITION BY o.src_ip, o.c2 ORDER BY o.bytes_out DESC, o.ts, o.source_file,
-                    o.source_ref) AS rn
-            FROM o JOIN g USING (src_ip, c2, sensor)  -- the sensor whose uploads were counted
-        ) GROUP BY src_ip, c2
+        {evidence}
     )
     SELECT g.src_ip || ' -> ' || g.c2 AS entity, e.ts_first, e.ts_last, e.n AS count, e.evidence,
         CASE WHEN g.upload_bytes >= 10 * ? THEN 'critical' END AS severity,
