@@ -21,7 +21,8 @@ from gridhunt.case import Case
 from gridhunt.demo import generate
 from gridhunt.demo.cast import Cast, cast
 from gridhunt.demo.world import World, build_world
-from gridhunt.ingest import ingest_paths
+from gridhunt.ingest import ami, ingest_paths
+from gridhunt.ingest.context import ACCESS_KINDS
 
 # Copied from docs/FORMATS.md on purpose: a change to the contract must show up here.
 FORMATS_HEADERS = {
@@ -36,21 +37,9 @@ FORMATS_HEADERS = {
     ),
     "context/change_windows.csv": "start,end,ticket,system,description",
 }
-AMI_ACTIONS = {
-    "login",
-    "logout",
-    "login_failed",
-    "create_user",
-    "grant_role",
-    "config_change",
-    "firmware_push",
-    "EndDeviceControl:disconnect",
-    "EndDeviceControl:connect",
-    "EndDeviceControl:load_limit",
-    "EndDeviceControl:ping",
-    "bulk_job",
-}
-AMI_TARGETS = {"meter", "collector", "feeder", "switch", "user", "config"}
+# the AMI audit vocabulary the reader accepts (DESIGN.md's format)
+AMI_ACTIONS = set(ami.ACTIONS)
+AMI_TARGETS = set(ami.TARGET_TYPES)
 # Techniques the issue asks the intrusion to cover.
 REQUIRED_ATTACK = {
     "T1110.003",
@@ -343,8 +332,8 @@ def test_ami_audit_records(demo: tuple[Path, dict[str, Any]]) -> None:
         for line in (demo[0] / "evidence/ami" / name).open():
             r = json.loads(line)
             assert list(r) == keys
-            assert r["system"] in ("headend", "dms", "mdm") and r["action"] in AMI_ACTIONS
-            assert r["target_type"] in AMI_TARGETS and r["result"] in ("ok", "failed", "rejected")
+            assert r["system"] in ami.SYSTEMS and r["action"] in AMI_ACTIONS
+            assert r["target_type"] in AMI_TARGETS and r["result"] in ami.RESULTS
             assert isinstance(r["params"], dict)
             if r["target_type"] == "meter" and r["target_count"] == 1:
                 meters.add(r["target_id"])
@@ -376,16 +365,7 @@ def test_context_files(demo: tuple[Path, dict[str, Any]]) -> None:
     assert not any(c["from"] == "vendor-access" and c["to"] == "ot-control" for c in zones["conduits"])
     vendors = yaml.safe_load((ctx / "vendors.yaml").read_text())
     kinds = {a["kind"] for a in vendors["vendors"][0]["access"]}
-    assert {
-        "vpn_account",
-        "jump_host",
-        "ip_range",
-        "update_channel",
-        "telemetry",
-        "api_token",
-        "service_account",
-        "cert",
-    } <= kinds
+    assert set(ACCESS_KINDS) <= kinds  # every kind of access path the register knows
     assert (ctx / vendors["vendors"][0]["access"][-1]["identifier"]).exists()  # the cert file
 
 
