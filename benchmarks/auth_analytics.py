@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from _child import peak_rss_mib  # benchmarks/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -157,7 +157,7 @@ def measure(path: Path) -> dict:
             r.name: {"seconds": r.seconds, "findings": r.findings, "error": r.error} for r in res.runs
         }
         out["notes"] = res.notes
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mib"] = peak_rss_mib()
     return out
 
 

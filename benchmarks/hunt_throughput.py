@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _child import peak_rss_mib, run_child  # benchmarks/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -64,11 +65,6 @@ SAME_AS_B = "same run as b large-files"
 # --------------------------------------------------------------------------------------------
 # child side: one measurement per process
 # --------------------------------------------------------------------------------------------
-
-
-def _peak_rss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / MIB  # KiB on Linux, bytes on macOS
 
 
 def _parse_all(paths: list[str]) -> tuple[list[int], int]:
@@ -101,7 +97,7 @@ def _parse_all(paths: list[str]) -> tuple[list[int], int]:
 
 def child_main(kind: str, spec_path: Path) -> None:
     spec = json.loads(spec_path.read_text())
-    rss0 = _peak_rss_mib()
+    rss0 = peak_rss_mib()
     out: dict[str, Any] = {"kind": kind, "rss_at_start_mib": rss0}
     if kind not in ("count", "parse"):
         import gridhunt
@@ -147,7 +143,7 @@ def child_main(kind: str, spec_path: Path) -> None:
         )
     else:
         raise SystemExit(f"unknown child kind {kind!r}")
-    out["peak_rss_mib"] = _peak_rss_mib()
+    out["peak_rss_mib"] = peak_rss_mib()
     Path(spec["result_path"]).write_text(json.dumps(out))
 
 
@@ -208,14 +204,7 @@ class Bench:
 
     def child(self, kind: str, **spec: Any) -> dict[str, Any]:
         self.n += 1
-        spec_path = self.tmp / f"spec-{self.n}.json"
-        result_path = self.tmp / f"result-{self.n}.json"
-        spec_path.write_text(json.dumps({**spec, "result_path": str(result_path)}))
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(spec_path)]
-        proc = subprocess.run(cmd, env=self.env, cwd=self.tmp, capture_output=True, text=True)
-        if proc.returncode != 0 or not result_path.exists():
-            raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-        out = json.loads(result_path.read_text())
+        out = run_child(Path(__file__), self.tmp, self.n, kind, self.env, spec)
         where = out.get("gridhunt_file")
         if where and not Path(where).is_relative_to(self.snapshot):
             self.warnings.append(f"{kind} child imported gridhunt from {where}, not from the snapshot")

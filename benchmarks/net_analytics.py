@@ -32,7 +32,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _child import peak_rss_mib, run_child  # benchmarks/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,11 +66,6 @@ BEACONS = [
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _peak_rss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / MIB
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +239,7 @@ def child_main(kind: str, spec_path: Path) -> None:
                         out["findings_by_rule"][f.rule_id] = out["findings_by_rule"].get(f.rule_id, 0) + 1
                 out["findings"] = len(result.findings)
     out["seconds"] = time.perf_counter() - t
-    out["peak_rss_mib"] = _peak_rss_mib()
+    out["peak_rss_mib"] = peak_rss_mib()
     Path(spec["result_path"]).write_text(json.dumps(out, default=str))
 
 
@@ -261,14 +257,7 @@ class Bench:
 
     def child(self, kind: str, **spec: Any) -> dict[str, Any]:
         self.n += 1
-        spec_path = self.tmp / f"spec-{self.n}.json"
-        result_path = self.tmp / f"result-{self.n}.json"
-        spec_path.write_text(json.dumps({**spec, "result_path": str(result_path)}))
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(spec_path)]
-        proc = subprocess.run(cmd, env=self.env, cwd=self.tmp, capture_output=True, text=True)
-        if proc.returncode != 0 or not result_path.exists():
-            raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-        return json.loads(result_path.read_text())
+        return run_child(Path(__file__), self.tmp, self.n, kind, self.env, spec)
 
 
 def theme_registered(name: str) -> bool:
