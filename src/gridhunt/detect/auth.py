@@ -50,35 +50,24 @@ LEFT JOIN (
 WHERE a."user" IS NOT NULL AND NOT ends_with(a."user", '$') AND a.outcome IN ('success', 'failure')
 """.replace("IS_ADDRESS", IS_ADDRESS)
 
-EVIDENCE = """struct_pack(source_file := source_file, source_ref := source_ref, ts := ts,
-    fields := struct_pack(user := "user", src_ip := src_ip, src_host := src_host, dst_host := dst_host,
-        outcome := outcome, source := source, event_id := event_id, logon_type := logon_type,
-        failure_reason := failure_reason, country := country, network := network))"""
+# the auth columns each evidence record shows (user is quoted: a keyword)
+_EVIDENCE_FIELDS = (
+    '"user"', "src_ip", "src_host", "dst_host", "outcome", "source", "event_id", "logon_type",
+    "failure_reason", "country", "network",
+)  # fmt: skip
 
 
 def _ev(alias: str = "") -> str:
-    """EVIDENCE for columns of table alias `alias` (`s.` -> s.source_file …)."""
-    if not alias:
-        return EVIDENCE
-    out = EVIDENCE
-    for col in (
-        "source_file",
-        "source_ref",
-        "ts",
-        '"user"',
-        "src_ip",
-        "src_host",
-        "dst_host",
-        "outcome",
-        "source",
-        "event_id",
-        "logon_type",
-        "failure_reason",
-        "country",
-        "network",
-    ):
-        out = out.replace(f":= {col}", f":= {alias}.{col}")
-    return out
+    """The evidence struct of a gh_auth row; `alias` qualifies its columns (`s` -> s.source_file …)."""
+    q = f"{alias}." if alias else ""
+    fields = ", ".join(f"{c.strip(chr(34))} := {q}{c}" for c in _EVIDENCE_FIELDS)
+    return (
+        f"struct_pack(source_file := {q}source_file, source_ref := {q}source_ref, ts := {q}ts, "
+        f"fields := struct_pack({fields}))"
+    )
+
+
+EVIDENCE = _ev()
 
 
 def prepare(ctx: Context) -> None:
