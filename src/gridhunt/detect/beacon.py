@@ -59,6 +59,7 @@ import pyarrow as pa
 
 from gridhunt import geo
 from gridhunt.detect.base import MAX_EVIDENCE_ROWS, Analytic, Context, query_findings
+from gridhunt.detect.domains import NORMALISE_SQL
 from gridhunt.detect.zones import parse_cidrs
 from gridhunt.report.findings import Finding
 from gridhunt.sql import sql_literal, temp_table
@@ -406,9 +407,10 @@ def _build_rows(case: Any, p: dict[str, Any], lo_s: int, hi_s: int) -> None:
     dns_join = dns_name = ""
     if hours > 0:
         # the source's most recent answer naming that address, no older than fqdn_from_dns_hours
-        dns_join = """ASOF LEFT JOIN (
+        qname = NORMALISE_SQL.format(col="query")
+        dns_join = f"""ASOF LEFT JOIN (
             SELECT src_ip, ip, ts AS dns_ts, name FROM (
-                SELECT src_ip, ts, lower(rtrim(query, '.')) AS name, trim(unnest(string_split(answers, ','))) AS ip
+                SELECT src_ip, ts, {qname} AS name, trim(unnest(string_split(answers, ','))) AS ip
                 FROM dns WHERE answers IS NOT NULL AND query IS NOT NULL AND query <> '' AND src_ip IS NOT NULL
                     AND src_ip IN (SELECT DISTINCT src_ip FROM gh_net_best))
             WHERE regexp_full_match(ip, '\\d+\\.\\d+\\.\\d+\\.\\d+') OR ip LIKE '%:%:%'
@@ -425,7 +427,7 @@ def _build_rows(case: Any, p: dict[str, Any], lo_s: int, hi_s: int) -> None:
             SELECT b.* FROM gh_net_base b JOIN gh_net_best x USING (src_ip, dst_ip, w)
             WHERE {SOURCE_RANK.replace("source", "b.source")} = x.rank
         ), sni AS (
-            SELECT uid, min(lower(rtrim(server_name, '.'))) AS name FROM tls
+            SELECT uid, min({NORMALISE_SQL.format(col="server_name")}) AS name FROM tls
             WHERE uid IS NOT NULL AND server_name IS NOT NULL AND {name_ok.format(c="server_name")} GROUP BY uid
         ), host AS (
             SELECT uid, min(lower(regexp_replace(host, ':\\d+$', ''))) AS name FROM http
